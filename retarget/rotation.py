@@ -200,7 +200,9 @@ def matrix_to_axis_angle(m: np.ndarray) -> np.ndarray:
 
 # --- Euler angles (BVH) ----------------------------------------------------------
 
-def _axis_matrix(axis: str, angle: np.ndarray) -> np.ndarray:
+def axis_rotation_matrix(axis: str, angle: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) about the coordinate axis 'X', 'Y' or 'Z'."""
+    angle = np.asarray(angle, dtype=np.float64)
     c, s = np.cos(angle), np.sin(angle)
     one, zero = np.ones_like(angle), np.zeros_like(angle)
     rows = {
@@ -218,9 +220,9 @@ def euler_to_matrix(angles: np.ndarray, order: str) -> np.ndarray:
     compose left to right (intrinsic), so the last one listed applies to vectors first.
     """
     angles = np.asarray(angles, dtype=np.float64)
-    m = _axis_matrix(order[0], angles[..., 0])
+    m = axis_rotation_matrix(order[0], angles[..., 0])
     for k in (1, 2):
-        m = m @ _axis_matrix(order[k], angles[..., k])
+        m = m @ axis_rotation_matrix(order[k], angles[..., k])
     return m
 
 
