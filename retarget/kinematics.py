@@ -56,6 +56,7 @@ _RIGHT_ELBOW_HINGE = np.array([0.0, 1.0, 0.0])
 
 # Below this bend (sine of the angle) a limb's bend plane is uncertain and its twist
 # fades to the parent's, so almost-straight limbs do not spin.
+_HINGE_PARENTS = (1, 2, 16, 17)
 _HINGE_CONFIDENT_SINE = np.sin(np.radians(25.0))
 
 
@@ -139,7 +140,14 @@ def inverse_kinematics(joints, offsets=REST_OFFSETS):
         angle, strength = _signed_angle_about(bone, quat_rotate(swing, rest_axis), target)
         # Where the secondary direction runs along the bone it says nothing about twist.
         weight = confidence * np.clip(strength / 0.2, 0.0, 1.0)
-        angle = _smooth_wrapped(angle, weight)
+        # The angle is taken frame by frame, so a sure secondary direction (weight 1)
+        # gives that frame's rotation whatever came before, and an unsure one fades to
+        # the swing instead of guessing a branch. A bend normal is read as a line, not
+        # an arrow: a limb bent the "wrong" way (hyperextended) is read as a small
+        # hyperextension, not as a half-turn twist, so the limb does not flip as it
+        # passes through straight.
+        if joint in _HINGE_PARENTS:
+            angle = (angle + 0.5 * np.pi) % np.pi - 0.5 * np.pi
         global_rot[:, joint] = quat_mul(quat_about_axis(bone, weight * angle), swing)
 
     local = np.empty_like(global_rot)
@@ -149,16 +157,3 @@ def inverse_kinematics(joints, offsets=REST_OFFSETS):
     local = quat_make_continuous(local, axis=0)
     root_translation = joints[:, 0] - offsets[0]
     return local, root_translation
-
-
-def _smooth_wrapped(angle, weight):
-    """Keep a twist angle continuous over time.
-
-    A twist near +-180 degrees can wrap to the other side between frames; unwrapping
-    keeps it on one side, then the whole curve is shifted by whole turns so it starts
-    in (-180, 180].
-    """
-    if len(angle) < 2:
-        return angle
-    unwrapped = np.unwrap(angle)
-    return unwrapped - 2.0 * np.pi * np.round(unwrapped[0] / (2.0 * np.pi))
