@@ -10,7 +10,7 @@ import numpy as np
 
 from .kinematics import forward_kinematics, inverse_kinematics
 from .rotation import quat_normalize, quat_slerp
-from .skeleton import JOINT_COUNT, REST_OFFSETS, offsets_from_joints
+from .skeleton import JOINT_COUNT, JOINT_NAMES, REST_OFFSETS, bone_lengths_of, offsets_from_joints
 
 
 @dataclass
@@ -34,6 +34,10 @@ class Motion:
         """From joint positions; rotations by inverse kinematics. Without `offsets` the
         rest skeleton takes the motion's own bone lengths, so FK gives the input back."""
         positions = validate_positions(positions)
+        lengths = np.median(bone_lengths_of(positions), axis=0)[1:]
+        if np.any(lengths < 1e-6):
+            names = [JOINT_NAMES[j + 1] for j in np.flatnonzero(lengths < 1e-6)]
+            raise ValueError("joint positions collapse: zero-length bones to " + ", ".join(names[:5]))
         offsets = offsets_from_joints(positions) if offsets is None else np.asarray(offsets, dtype=np.float64)
         rotations, root = inverse_kinematics(positions, offsets)
         return cls(positions, rotations, root, float(fps), offsets)
