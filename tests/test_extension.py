@@ -1,0 +1,77 @@
+"""The extension, built and validated with Blender's own tool, installed into a
+temporary user resource folder and enabled in real Blender."""
+
+import importlib.util
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.blender.run import RESULT_MARKER, run_in_blender
+
+REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("addon_build", REPO / "addon" / "build.py")
+addon_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(addon_build)
+
+
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory):
+    return addon_build.build_extension(tmp_path_factory.mktemp("dist"))
+
+
+def test_zip_holds_the_addon_and_the_motion_core_only(extension_zip):
+    names = zipfile.ZipFile(extension_zip).namelist()
+    assert {"blender_manifest.toml", "__init__.py", "retarget/__init__.py", "retarget/humanml3d.py"} <= set(names)
+    assert not [n for n in names if n.startswith(("server/", "tests/")) or n.endswith(("build.py", ".pyc"))]
+
+
+INSTALL = f"""
+import json, os, sys
+import bpy
+zip_path, user_dir = sys.argv[1], sys.argv[2]
+result = {{}}
+bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+module = "bl_ext.user_default.motiongpt"
+result["enabled"] = module in bpy.context.preferences.addons
+prefs = bpy.context.preferences.addons[module].preferences
+result["server_url"] = prefs.server_url
+result["timeout"] = prefs.request_timeout
+import importlib
+skeleton = importlib.import_module(module + ".retarget.skeleton")
+result["joint_count"] = len(skeleton.JOINT_NAMES)
+result["installed_under_user_dir"] = os.path.realpath(skeleton.__file__).startswith(os.path.realpath(user_dir))
+bpy.ops.preferences.addon_disable(module=module)
+result["disabled"] = module not in bpy.context.preferences.addons
+print("{RESULT_MARKER}" + json.dumps(result))
+"""
+
+
+def test_installs_and_enables_in_blender(extension_zip, tmp_path):
+    user = tmp_path / "user"
+    user.mkdir()
+    result = run_in_blender(INSTALL, str(extension_zip), str(user), env={"BLENDER_USER_RESOURCES": str(user)})
+    assert result == {
+        "enabled": True,
+        "server_url": "http://127.0.0.1:8765",
+        "timeout": 30.0,
+        "joint_count": 22,
+        "installed_under_user_dir": True,
+        "disabled": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "broken,expected",
+    [
+        (('tagline = "Text to animation on your own rig with a local MotionGPT model"', 'tagline = "Text to animation."'), "tagline"),
+        (('id = "motiongpt"', 'id = "motion-gpt"'), "id"),
+        (('tagline = "Text to animation on your own rig with a local MotionGPT model"', 'tagline = "' + "x" * 65 + '"'), "tagline"),
+        (('blender_version_min = "4.2.0"', 'blender_version_min = "four"'), "blender_version_min"),
+    ],
+)
+def test_invalid_manifest_is_refused_by_blenders_validator(broken, expected, tmp_path):
+    manifest = (REPO / "blender_manifest.toml").read_text()
+    assert broken[0] in manifest
+    with pytest.raises(RuntimeError, match=expected):
+        addon_build.build_extension(tmp_path, manifest_text=manifest.replace(broken[0], broken[1]))
