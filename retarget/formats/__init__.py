@@ -78,6 +78,10 @@ def write_motion(motion: Motion, path, fmt: str) -> None:
                 np.save(stream, payload)
             else:
                 np.save(stream, motion.positions.astype(np.float32))
+        # mkstemp makes the file private; give it the permissions a normal file gets.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
