@@ -108,9 +108,10 @@ def inverse_kinematics(joints, offsets=REST_OFFSETS):
 
     Each joint's rotation turns its rest bone onto the bone the positions show, with the
     smallest swing from the parent, then adds the twist that the secondary directions
-    (hip, collar, bend planes) show. Twists are made continuous over time, so there are
-    no flips between frames; forward kinematics of the result gives back every bone's
-    direction, and the positions too when the bone lengths match `offsets`.
+    (hip, collar, bend planes) show, faded out where they are unsure (an almost straight
+    limb), so the result does not flip between frames. Forward kinematics of the result
+    gives back every bone's direction, and the positions too when the bone lengths and
+    the rigid pelvis and spine3 groups match `offsets`.
     """
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (JOINT_COUNT, 3):

@@ -77,6 +77,11 @@ def _write_text(path, text):
     return path
 
 
+def _write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
 def _write_npy(path, array):
     with open(path, "wb") as stream:
         np.save(stream, array)
@@ -96,6 +101,9 @@ def _write_npy(path, array):
         (lambda d: _write_text(d / "a.npz", "junk"), ["--to", "bvh"], "npz"),
         (lambda d: _write_npy(d / "a.npy", smooth_random_joints(frames=1)), ["--from", "joints", "--to", "hml3d"], "at least 2 frames"),
         (lambda d: _write_npy(d / "a.npy", np.zeros((5, 22, 3))), ["--from", "joints", "--to", "bvh"], "zero-length bones"),
+        (lambda d: _write_npz(d / "a.npz", poses=np.full((4, 66), np.nan), trans=np.zeros((4, 3))), ["--to", "bvh"], "NaN"),
+        (lambda d: _write_npz(d / "a.npz", poses=np.zeros((4, 60)), trans=np.zeros((4, 3))), ["--to", "bvh"], "66 or more"),
+        (lambda d: _write_npz(d / "a.npz", trans=np.zeros((4, 3))), ["--to", "bvh"], "no 'poses'"),
         (lambda d: d / "missing.npy", ["--from", "joints", "--to", "bvh"], "no such file"),
     ],
 )

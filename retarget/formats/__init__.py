@@ -16,7 +16,7 @@ import numpy as np
 
 from ..humanml3d import FPS as HML3D_FPS
 from ..humanml3d import features_from_joints, joints_from_features, validate_features
-from ..motion import Motion, validate_positions
+from ..motion import Motion
 from ..skeleton import REST_OFFSETS
 from .bvh import read_bvh, write_bvh
 from .smpl import read_smpl, write_smpl
@@ -55,7 +55,7 @@ def read_motion(path, fmt: str) -> Motion:
     if fmt == "hml3d":
         joints = joints_from_features(validate_features(array))
         return Motion.from_positions(joints, HML3D_FPS, REST_OFFSETS)
-    return Motion.from_positions(validate_positions(array), HML3D_FPS)
+    return Motion.from_positions(array, HML3D_FPS)
 
 
 def write_motion(motion: Motion, path, fmt: str) -> None:
