@@ -140,17 +140,23 @@ def _validate_joints(joints) -> np.ndarray:
     return joints
 
 
+def canonical_transform(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset's placement of a clip: canonical = rotate(facing, joints - offset)
+    puts the lowest joint on the floor and the first frame's root over the origin,
+    facing +Z."""
+    offset = np.array([joints[0, 0, 0], joints[..., 1].min(), joints[0, 0, 2]])
+    facing = _facing_rotation(joints[:1], smooth=False)[0]
+    return offset, facing
+
+
 def canonical_joints(joints, uniform_skeleton: bool = True) -> np.ndarray:
-    """The dataset's normalisation of a clip: reference skeleton, lowest joint on the
-    floor, root above the origin and facing +Z at the first frame."""
+    """The dataset's normalisation of a clip: reference skeleton (optional), then the
+    placement of canonical_transform."""
     joints = _validate_joints(joints)
     if uniform_skeleton:
         joints = to_reference_skeleton(joints)
-    joints = joints.copy()
-    joints[..., 1] -= joints[..., 1].min()
-    joints -= joints[0, 0] * np.array([1.0, 0.0, 1.0])
-    facing = _facing_rotation(joints[:1], smooth=False)[0]
-    return quat_rotate(facing, joints)
+    offset, facing = canonical_transform(joints)
+    return quat_rotate(facing, joints - offset)
 
 
 def features_from_joints(joints, uniform_skeleton: bool = True,

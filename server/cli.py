@@ -21,6 +21,149 @@ def _convert(args) -> None:
     print(f"{args.output}: {motion.frames} frames at {motion.fps:g} fps ({source_format} -> {target_format})")
 
 
+def _load_model(args):
+    # Imported here: torch and transformers are heavy and `convert` must not need them.
+    from transformers.utils import logging as transformers_logging
+
+    from server.model.store import load_any
+
+    # Keep the one-line contract: transformers' advice about tokenizer conversions is
+    # not for our users.
+    transformers_logging.set_verbosity_error()
+    return load_any(model=args.model, checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
+
+
+def _sampling(args):
+    from server.model.motiongpt import Sampling
+
+    return Sampling(greedy=args.greedy, top_k=args.top_k, temperature=args.temperature)
+
+
+def _read_input_motion(args):
+    from retarget.formats import format_from_suffix, read_motion
+
+    fmt = args.source_format or format_from_suffix(args.input)
+    if fmt is None:
+        raise ValueError(f"cannot tell the format of {args.input} from its name: give --from")
+    return read_motion(args.input, fmt).resampled(20.0)
+
+
+def _write_outputs(args, joint_sets) -> None:
+    """Write each motion (joint positions at 20 fps) in the format the suffix names."""
+    from pathlib import Path
+
+    from retarget.formats import format_from_suffix, write_motion
+    from retarget.motion import Motion
+
+    out = Path(args.out)
+    fmt = args.format or format_from_suffix(out) or ("joints" if out.suffix.lower() == ".npy" else None)
+    if fmt is None:
+        raise ValueError(f"cannot tell the output format of {out}: use .bvh, .npz, .json, .npy or --format")
+    motions = [Motion.from_positions(joints, 20.0) for joints in joint_sets]
+    paths = [out] if len(motions) == 1 else [out.with_name(f"{out.stem}-{k + 1}{out.suffix}") for k in range(len(motions))]
+    for motion, path in zip(motions, paths):
+        write_motion(motion, path, fmt)
+        print(f"{path}: {motion.frames} frames at 20 fps")
+
+
+def _info(args) -> None:
+    import json
+
+    print(json.dumps(_load_model(args).describe(), indent=2))
+
+
+def _generate(args) -> None:
+    model = _load_model(args)
+    motions = model.generate(args.text, frames=args.frames, samples=args.samples, seed=args.seed, sampling=_sampling(args))
+    _write_outputs(args, motions)
+
+
+def _caption(args) -> None:
+    model = _load_model(args)
+    print(model.caption(_read_input_motion(args).positions))
+
+
+def _predict(args) -> None:
+    model = _load_model(args)
+    motion = _read_input_motion(args)
+    _write_outputs(args, [model.predict(motion.positions, args.frames, text=args.text, seed=args.seed, sampling=_sampling(args))])
+
+
+def _inbetween(args) -> None:
+    model = _load_model(args)
+    motion = _read_input_motion(args)
+    filled = model.inbetween(motion.positions, args.mask_start, args.mask_end, text=args.text, seed=args.seed,
+                             sampling=_sampling(args))
+    _write_outputs(args, [filled])
+
+
+def _add_model_options(parser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", help="a model directory (the project's format)")
+    group.add_argument("--checkpoint", help="MotionGPT's released checkpoint (motiongpt_s3_h3d.tar)")
+    group.add_argument("--t5", help="with --checkpoint: the flan-t5-base directory (config.json, tokenizer)")
+    group.add_argument("--meta", help="with --checkpoint: folder with the release's mean.npy and std.npy (default: shipped copy)")
+
+
+def _add_sampling_options(parser) -> None:
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--seed", type=int, default=0, help="same seed, same result (default 0)")
+    group.add_argument("--top-k", type=int, default=50, help="sample among the k most likely tokens (default 50)")
+    group.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    group.add_argument("--greedy", action="store_true", help="always take the most likely token")
+
+
+def _add_output_options(parser) -> None:
+    from retarget.formats import FORMATS
+
+    parser.add_argument("--out", required=True, help="output file: .bvh, .npz (SMPL), .json (wire), .npy (joints)")
+    parser.add_argument("--format", choices=FORMATS, help="output format (default: from the suffix)")
+
+
+def _add_model_commands(commands) -> None:
+    from retarget.formats import FORMATS
+
+    info = commands.add_parser("info", help="load a model and describe it")
+    _add_model_options(info)
+    info.set_defaults(run=_info)
+
+    generate = commands.add_parser("generate", help="text -> motion")
+    generate.add_argument("text")
+    generate.add_argument("--frames", type=int, help="length in frames at 20 fps, rounded down to 4 (default: the model decides)")
+    generate.add_argument("--samples", type=int, default=1, help="how many motions (files get -1, -2, ...)")
+    _add_model_options(generate)
+    _add_sampling_options(generate)
+    _add_output_options(generate)
+    generate.set_defaults(run=_generate)
+
+    caption = commands.add_parser("caption", help="motion -> text")
+    caption.add_argument("input")
+    caption.add_argument("--from", dest="source_format", choices=FORMATS, help="input format (default: from the suffix)")
+    _add_model_options(caption)
+    caption.set_defaults(run=_caption)
+
+    predict = commands.add_parser("predict", help="motion -> the motion continued")
+    predict.add_argument("input")
+    predict.add_argument("--from", dest="source_format", choices=FORMATS)
+    predict.add_argument("--frames", type=int, required=True, help="frames to add at 20 fps")
+    predict.add_argument("--text", help="optional text to steer the continuation")
+    _add_model_options(predict)
+    _add_sampling_options(predict)
+    _add_output_options(predict)
+    predict.set_defaults(run=_predict)
+
+    inbetween = commands.add_parser("inbetween", help="motion with a gap -> the gap filled")
+    inbetween.add_argument("input")
+    inbetween.add_argument("--from", dest="source_format", choices=FORMATS)
+    inbetween.add_argument("--mask-start", type=int, required=True, help="first frame to fill (20 fps)")
+    inbetween.add_argument("--mask-end", type=int, required=True, help="frame after the last to fill")
+    inbetween.add_argument("--text", help="optional text to steer the fill")
+    _add_model_options(inbetween)
+    _add_sampling_options(inbetween)
+    _add_output_options(inbetween)
+    inbetween.set_defaults(run=_inbetween)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from retarget.formats import FORMATS
 
@@ -43,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("input")
     convert.add_argument("output")
     convert.set_defaults(run=_convert)
+    _add_model_commands(commands)
     return parser
 
 
@@ -51,7 +195,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError) as error:  # CheckpointError is a ValueError
         print(f"motiongpt {args.command}: error: {error}", file=sys.stderr)
         return 1
     return 0

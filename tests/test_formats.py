@@ -19,7 +19,7 @@ from tests.motions import smooth_random_joints, smooth_random_motion
 
 DATA = Path(__file__).parent / "data"
 FEATURES = DATA / "hml3d_012314_features.npy"
-SUFFIX = {"hml3d": ".npy", "joints": ".npy", "smpl": ".npz", "bvh": ".bvh"}
+SUFFIX = {"hml3d": ".npy", "joints": ".npy", "smpl": ".npz", "bvh": ".bvh", "wire": ".json"}
 
 
 def motiongpt(*args, cwd=None):
@@ -37,14 +37,14 @@ def sources(tmp_path_factory, reference_joints):
     folder = tmp_path_factory.mktemp("sources")
     motion = read_motion(FEATURES, "hml3d")
     paths = {}
-    for fmt in ("joints", "smpl", "bvh"):
+    for fmt in ("joints", "smpl", "bvh", "wire"):
         paths[fmt] = folder / f"clip_{fmt}{SUFFIX[fmt]}"
         write_motion(motion, paths[fmt], fmt)
     paths["hml3d"] = FEATURES
     return paths
 
 
-@pytest.mark.parametrize("source,target", list(itertools.product(("hml3d", "joints", "smpl", "bvh"), repeat=2)))
+@pytest.mark.parametrize("source,target", list(itertools.product(("hml3d", "joints", "smpl", "bvh", "wire"), repeat=2)))
 def test_cli_converts_between_every_pair(source, target, sources, reference_joints, tmp_path):
     out = tmp_path / f"out{SUFFIX[target]}"
     result = motiongpt("convert", "--from", source, "--to", target, str(sources[source]), str(out))
@@ -104,6 +104,8 @@ def _write_npy(path, array):
         (lambda d: _write_npz(d / "a.npz", poses=np.full((4, 66), np.nan), trans=np.zeros((4, 3))), ["--to", "bvh"], "NaN"),
         (lambda d: _write_npz(d / "a.npz", poses=np.zeros((4, 60)), trans=np.zeros((4, 3))), ["--to", "bvh"], "66 or more"),
         (lambda d: _write_npz(d / "a.npz", trans=np.zeros((4, 3))), ["--to", "bvh"], "no 'poses'"),
+        (lambda d: _write_text(d / "a.json", '{"format": "motion/9", "positions": []}'), ["--to", "bvh"], "motion/1"),
+        (lambda d: _write_text(d / "a.json", "{nope"), ["--to", "bvh"], "not valid JSON"),
         (lambda d: d / "missing.npy", ["--from", "joints", "--to", "bvh"], "no such file"),
     ],
 )

@@ -4,10 +4,12 @@
     joints  (T, 22, 3) npy of joint positions in metres, Y up, 20 fps
     smpl    npz of SMPL parameters (poses, trans, betas, mocap_framerate)
     bvh     BVH on the SMPL-22 skeleton
+    wire    JSON in the server's wire format ("motion/1")
 
 Writes are atomic: the file appears complete or not at all.
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,9 +22,10 @@ from ..motion import Motion
 from ..skeleton import REST_OFFSETS
 from .bvh import read_bvh, write_bvh
 from .smpl import read_smpl, write_smpl
+from .wire import motion_from_wire, motion_to_wire
 
-FORMATS = ("hml3d", "joints", "smpl", "bvh")
-SUFFIXES = {".bvh": "bvh", ".npz": "smpl"}
+FORMATS = ("hml3d", "joints", "smpl", "bvh", "wire")
+SUFFIXES = {".bvh": "bvh", ".npz": "smpl", ".json": "wire"}
 
 
 def format_from_suffix(path) -> str | None:
@@ -48,6 +51,12 @@ def read_motion(path, fmt: str) -> Motion:
     if fmt == "bvh":
         with open(path, encoding="utf-8", errors="replace") as stream:
             return read_bvh(stream)
+    if fmt == "wire":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not valid JSON ({error})") from None
+        return motion_from_wire(data)
     with open(path, "rb") as stream:
         if fmt == "smpl":
             return read_smpl(stream)
@@ -69,9 +78,11 @@ def write_motion(motion: Motion, path, fmt: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(handle, "w" if fmt == "bvh" else "wb") as stream:
+        with os.fdopen(handle, "w" if fmt in ("bvh", "wire") else "wb") as stream:
             if fmt == "bvh":
                 write_bvh(motion, stream)
+            elif fmt == "wire":
+                json.dump(motion_to_wire(motion), stream)
             elif fmt == "smpl":
                 write_smpl(motion, stream)
             elif fmt == "hml3d":

@@ -1,0 +1,351 @@
+"""MotionGPT: a motion VQ-VAE and a T5 model that reads and writes text and motion tokens.
+
+The four tasks are prompts (the official evaluation templates, see
+docs in shared/motiongpt-compat.md):
+
+    generate   "Generate motion: <caption>"              -> motion tokens
+    caption    "Generate text: <motion>"                 -> text
+    predict    "Predict motion: <motion prefix>"         -> continuation tokens
+    inbetween  "Complete the masked motion: <masked>"    -> the whole motion, middle filled
+
+Motions go in and come out as joint positions (T, 22, 3) at 20 fps in the caller's own
+world frame; features, normalization and tokens stay inside.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList, T5Config, T5ForConditionalGeneration
+
+from retarget.humanml3d import FPS, canonical_transform, features_from_joints, joints_from_features, to_reference_skeleton
+from retarget.motion import validate_positions
+from retarget.rotation import quat_conj, quat_rotate
+
+from .vqvae import VQVAE, VQVAEConfig
+
+MAX_TEXT_CHARS = 1000
+MAX_MOTION_TOKENS = 100  # 400 frames, 20 s at 20 fps; the release was trained on <= 49
+CAPTION_MAX_TOKENS = 40
+
+
+@dataclass
+class Sampling:
+    """How motion tokens are chosen: greedy, or sampled from the top_k most likely at
+    `temperature`."""
+
+    greedy: bool = False
+    top_k: int = 50
+    temperature: float = 1.0
+
+    def validate(self):
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
+
+
+class MotionGrammar(LogitsProcessor):
+    """Keeps generated motion well formed: motion start, then codes, then motion end.
+
+    With `length` the motion has exactly that many codes; without it the model decides
+    when to end (at least one code, at most `max_codes`).
+    """
+
+    def __init__(self, first_code_id: int, codebook_size: int, length: int | None, max_codes: int):
+        self.first = first_code_id
+        self.size = codebook_size
+        self.start = first_code_id + codebook_size
+        self.end = self.start + 1
+        self.length = length
+        self.max_codes = max_codes
+
+    def allowed(self, step: int) -> tuple[int, int, bool]:
+        """(first id, last id + 1, end allowed) of the codes allowed at decoder step
+        `step` (0 is the decoder start token, so step 1 writes the motion start)."""
+        codes_written = step - 2
+        if step == 1:
+            return self.start, self.start + 1, False
+        limit = self.length if self.length is not None else self.max_codes
+        if codes_written >= limit:
+            return self.end, self.end + 1, True
+        end_ok = self.length is None and codes_written >= 1
+        return self.first, self.first + self.size, end_ok
+
+    def __call__(self, input_ids, scores):
+        lo, hi, end_ok = self.allowed(input_ids.shape[1])
+        mask = torch.full_like(scores, float("-inf"))
+        mask[:, lo:hi] = 0.0
+        if end_ok:
+            mask[:, self.end] = 0.0
+        return scores + mask
+
+
+class TextOnly(LogitsProcessor):
+    """Bans motion tokens: a caption is text."""
+
+    def __init__(self, first_motion_id: int, count: int):
+        self.lo, self.hi = first_motion_id, first_motion_id + count
+
+    def __call__(self, input_ids, scores):
+        scores[:, self.lo:self.hi] = float("-inf")
+        return scores
+
+
+class MotionGPT:
+    def __init__(self, vae: VQVAE, lm: T5ForConditionalGeneration, tokenizer, mean, std, name: str = "motiongpt"):
+        self.vae = vae.eval()
+        self.lm = lm.eval()
+        self.tokenizer = tokenizer
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        self.name = name
+        size = vae.config.codebook_size
+        ids = tokenizer.convert_tokens_to_ids([f"<motion_id_{k}>" for k in range(size + 3)])
+        if ids != list(range(ids[0], ids[0] + size + 3)):
+            raise ValueError("the tokenizer's motion tokens are missing or not consecutive")
+        if lm.config.vocab_size < ids[-1] + 1:
+            raise ValueError(f"the language model's vocabulary ({lm.config.vocab_size}) has no room for motion tokens up to id {ids[-1]}")
+        self.first_code_id = ids[0]
+        if self.mean.shape != (vae.config.feature_size,) or self.std.shape != (vae.config.feature_size,):
+            raise ValueError(f"normalization statistics must have shape ({vae.config.feature_size},)")
+
+    # --- building -----------------------------------------------------------------
+
+    @classmethod
+    def untrained(cls, tokenizer, vae_config: VQVAEConfig, t5_config: dict, mean=None, std=None,
+                  name: str = "untrained", seed: int = 0) -> "MotionGPT":
+        """A model with fresh weights: the starting point of training (and of tests)."""
+        torch.manual_seed(seed)
+        config = T5Config(**{**t5_config, "vocab_size": len(tokenizer), "tie_word_embeddings": False,
+                             "decoder_start_token_id": tokenizer.pad_token_id,
+                             "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id})
+        lm = T5ForConditionalGeneration(config)
+        vae = VQVAE(vae_config)
+        with torch.no_grad():
+            vae.quantizer.codebook.normal_()
+        features = vae_config.feature_size
+        mean = np.zeros(features, np.float32) if mean is None else mean
+        std = np.ones(features, np.float32) if std is None else std
+        return cls(vae, lm, tokenizer, mean, std, name)
+
+    # --- sizes ----------------------------------------------------------------------
+
+    @property
+    def codebook_size(self) -> int:
+        return self.vae.config.codebook_size
+
+    @property
+    def frames_per_token(self) -> int:
+        return self.vae.config.frames_per_token
+
+    def describe(self) -> dict:
+        c = self.lm.config
+        return {
+            "name": self.name,
+            "language_model": {
+                "encoder_layers": c.num_layers, "decoder_layers": c.num_decoder_layers, "d_model": c.d_model,
+                "d_ff": c.d_ff, "heads": c.num_heads, "d_kv": c.d_kv, "feed_forward": c.feed_forward_proj,
+                "vocabulary": c.vocab_size, "text_vocabulary": self.first_code_id,
+                "motion_tokens": self.codebook_size + 3,
+            },
+            "motion_tokenizer": {
+                "codebook_size": self.codebook_size, "code_dim": self.vae.config.code_dim,
+                "width": self.vae.config.width, "frames_per_token": self.frames_per_token,
+            },
+            "parameters": {
+                "language_model": sum(p.numel() for p in self.lm.parameters()),
+                "motion_tokenizer": sum(p.numel() for p in self.vae.parameters()) + self.vae.quantizer.codebook.numel(),
+            },
+        }
+
+    # --- motion <-> tokens ------------------------------------------------------------
+
+    def _normalize(self, features: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((features - self.mean) / self.std).astype(np.float32))
+
+    def codes_from_features(self, features: np.ndarray) -> list[int]:
+        with torch.inference_mode():
+            return self.vae.encode(self._normalize(features)[None])[0].tolist()
+
+    def features_from_codes(self, codes: list[int]) -> np.ndarray:
+        with torch.inference_mode():
+            normalized = self.vae.decode(torch.tensor([codes], dtype=torch.long))[0].numpy()
+        return normalized * self.std + self.mean
+
+    def motion_text(self, codes: list[int], masked: set[int] = frozenset()) -> str:
+        """Codes as the motion string of a prompt: start, codes (masked ones as the mask
+        token), end."""
+        size = self.codebook_size
+        tokens = [f"<motion_id_{size}>"]
+        tokens += [f"<motion_id_{size + 2}>" if i in masked else f"<motion_id_{c}>" for i, c in enumerate(codes)]
+        tokens.append(f"<motion_id_{size + 1}>")
+        return "".join(tokens)
+
+    # --- generation core ------------------------------------------------------------
+
+    def _encode_prompt(self, prompt: str) -> dict:
+        batch = self.tokenizer([prompt], return_tensors="pt", truncation=True, max_length=512)
+        return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+
+    def motion_tokens(self, prompt: str, length: int | None, sampling: Sampling, seed: int | None,
+                      max_codes: int = MAX_MOTION_TOKENS) -> list[int]:
+        """Decode motion codes for a prompt (Hugging Face `generate`)."""
+        grammar = MotionGrammar(self.first_code_id, self.codebook_size, length, max_codes)
+        limit = (length if length is not None else max_codes) + 2
+        options = dict(max_new_tokens=limit, logits_processor=LogitsProcessorList([grammar]),
+                       eos_token_id=grammar.end, pad_token_id=self.tokenizer.pad_token_id)
+        if sampling.greedy:
+            options.update(do_sample=False, num_beams=1)
+        else:
+            options.update(do_sample=True, top_k=sampling.top_k, temperature=sampling.temperature)
+            if seed is not None:
+                torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.lm.generate(**self._encode_prompt(prompt), **options)[0].tolist()
+        lo, hi = self.first_code_id, self.first_code_id + self.codebook_size
+        return [t - lo for t in out if lo <= t < hi]
+
+    # --- the four tasks ---------------------------------------------------------------
+
+    def generate(self, text: str, frames: int | None = None, samples: int = 1, seed: int = 0,
+                 sampling: Sampling | None = None) -> list[np.ndarray]:
+        """Text -> `samples` motions, joint positions (T, 22, 3) at 20 fps. `frames` is
+        rounded down to whole tokens (4 frames); None lets the model decide."""
+        text = _validate_text(text)
+        sampling = sampling or Sampling()
+        sampling.validate()
+        length = None if frames is None else self._tokens_for_frames(frames)
+        if not 1 <= samples <= 16:
+            raise ValueError(f"samples must be between 1 and 16, got {samples}")
+        motions = []
+        for sample in range(samples):
+            codes = self.motion_tokens(f"Generate motion: {text}", length, sampling, seed + sample)
+            motions.append(joints_from_features(self.features_from_codes(codes)))
+        return motions
+
+    def caption(self, joints) -> str:
+        """Motion -> text (greedy, as the release captions)."""
+        features, _ = self._features_of(joints)
+        codes = self.codes_from_features(_crop_to_tokens(features, self.frames_per_token, keep="start"))
+        prompt = f"Generate text: {self.motion_text(codes)}"
+        with torch.inference_mode():
+            out = self.lm.generate(**self._encode_prompt(prompt), do_sample=False, num_beams=1,
+                                   max_new_tokens=CAPTION_MAX_TOKENS, pad_token_id=self.tokenizer.pad_token_id,
+                                   logits_processor=LogitsProcessorList([TextOnly(self.first_code_id, self.codebook_size + 3)]))
+        return self.tokenizer.decode(out[0], skip_special_tokens=True).strip()
+
+    def predict(self, joints, frames: int, text: str | None = None, seed: int = 0,
+                sampling: Sampling | None = None) -> np.ndarray:
+        """Motion -> the same motion followed by `frames` more frames (T + frames', 22, 3);
+        the given frames come back unchanged."""
+        positions = validate_positions(joints)
+        sampling = sampling or Sampling()
+        sampling.validate()
+        features, frame = self._features_of(positions)
+        # Tokens cover whole 4-frame steps; drop the oldest frames, keep the newest.
+        given = _crop_to_tokens(features, self.frames_per_token, keep="end")
+        codes = self.codes_from_features(given)
+        new = self._tokens_for_frames(frames)
+        prompt = f"Predict motion: {self.motion_text(codes)}"
+        if text:
+            prompt += f" {_validate_text(text)}"
+        continuation = self.motion_tokens(prompt, new, sampling, seed)
+        # Decode the whole sequence so the continuation joins the given motion smoothly.
+        decoded = joints_from_features(self.features_from_codes(codes + continuation))
+        tail = decoded[len(codes) * self.frames_per_token:]
+        # Put the continuation where the given motion ends: its own recovery starts at
+        # the origin, so align the decoded frame before it with the last given frame.
+        anchor = decoded[len(codes) * self.frames_per_token - 1]
+        tail = _move_to(tail, anchor, frame.canonical(positions[-1]))
+        return np.concatenate([positions, frame.to_world(tail)])
+
+    def inbetween(self, joints, mask_start: int, mask_end: int, text: str | None = None, seed: int = 0,
+                  sampling: Sampling | None = None) -> np.ndarray:
+        """Motion with frames [mask_start, mask_end) to fill -> the motion with them filled;
+        every frame outside the mask comes back unchanged."""
+        positions = validate_positions(joints)
+        if not 0 < mask_start < mask_end < len(positions):
+            raise ValueError(f"the mask [{mask_start}, {mask_end}) must lie inside the motion's frames 1..{len(positions) - 1} with known frames on both sides")
+        sampling = sampling or Sampling()
+        sampling.validate()
+        features, frame = self._features_of(positions)
+        step = self.frames_per_token
+        usable = (len(features) // step) * step
+        if usable < 3 * step:
+            raise ValueError(f"in-betweening needs at least {3 * step + 1} frames, got {len(positions)}")
+        codes = self.codes_from_features(features[:usable])
+        masked = {i for i in range(len(codes)) if (i + 1) * step > mask_start and i * step < mask_end}
+        if len(masked) == len(codes):
+            raise ValueError("the mask covers the whole motion; use generate instead")
+        prompt = f"Complete the masked motion: {self.motion_text(codes, masked)}"
+        if text:
+            prompt += f" {_validate_text(text)}"
+        filled = self.motion_tokens(prompt, len(codes), sampling, seed)
+        combined = [filled[i] if i in masked else c for i, c in enumerate(codes)]
+        decoded = frame.to_world(joints_from_features(self.features_from_codes(combined)))
+        # Bring the decoded motion onto the given one at the frame before the gap, then
+        # keep every given frame as it was.
+        decoded = _move_to(decoded, decoded[mask_start - 1], positions[mask_start - 1])
+        result = positions.copy()
+        result[mask_start:mask_end] = decoded[mask_start:mask_end]
+        return result
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _tokens_for_frames(self, frames: int) -> int:
+        step = self.frames_per_token
+        if not isinstance(frames, (int, np.integer)) or frames < step:
+            raise ValueError(f"frames must be a whole number of at least {step}, got {frames}")
+        tokens = int(frames) // step
+        if tokens > MAX_MOTION_TOKENS:
+            raise ValueError(f"at most {MAX_MOTION_TOKENS * step} frames ({MAX_MOTION_TOKENS * step / FPS:g} s), got {frames}")
+        return tokens
+
+    def _features_of(self, joints):
+        positions = validate_positions(joints)
+        if len(positions) < self.frames_per_token + 1:
+            raise ValueError(f"a motion needs at least {self.frames_per_token + 1} frames to be tokenized, got {len(positions)}")
+        return features_from_joints(positions), CanonicalFrame.of(positions)
+
+
+class CanonicalFrame:
+    """The transform HumanML3D applies to a clip (floor at zero, first frame over the
+    origin facing +Z), so decoded motion can be put back where the input was. The
+    canonical clip is rebuilt on the reference skeleton, so this maps positions, not
+    proportions."""
+
+    def __init__(self, offset: np.ndarray, facing: np.ndarray):
+        self.offset = offset
+        self.facing = facing
+
+    @classmethod
+    def of(cls, positions: np.ndarray) -> "CanonicalFrame":
+        return cls(*canonical_transform(to_reference_skeleton(positions)))
+
+    def canonical(self, world: np.ndarray) -> np.ndarray:
+        return quat_rotate(self.facing, world - self.offset)
+
+    def to_world(self, canonical: np.ndarray) -> np.ndarray:
+        return quat_rotate(quat_conj(self.facing), canonical) + self.offset
+
+
+def _move_to(joints: np.ndarray, anchor: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Translate `joints` on the ground plane so the pelvis of pose `anchor` lands on
+    the pelvis of pose `target`."""
+    shift = target[0] - anchor[0]
+    shift[1] = 0.0
+    return joints + shift
+
+
+def _crop_to_tokens(features: np.ndarray, step: int, keep: str) -> np.ndarray:
+    usable = (len(features) // step) * step
+    return features[:usable] if keep == "start" else features[len(features) - usable:]
+
+
+def _validate_text(text) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("the text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"the text is too long: {len(text)} characters, at most {MAX_TEXT_CHARS}")
+    return text.strip()
