@@ -22,11 +22,15 @@ from retarget.humanml3d import FPS, canonical_transform, features_from_joints, j
 from retarget.motion import validate_positions
 from retarget.rotation import quat_conj, quat_rotate
 
+from .decoding import MotionDecoder
 from .vqvae import VQVAE, VQVAEConfig
 
 MAX_TEXT_CHARS = 1000
 MAX_MOTION_TOKENS = 100  # 400 frames, 20 s at 20 fps; the release was trained on <= 49
 CAPTION_MAX_TOKENS = 40
+# "hf": Hugging Face generate; "exact": this project's loop, same greedy tokens;
+# "fast": the loop with int8 weights and logits over allowed tokens only.
+DECODING_MODES = ("hf", "exact", "fast")
 
 
 @dataclass
@@ -92,8 +96,29 @@ class TextOnly(LogitsProcessor):
         return scores
 
 
+class Cancelled(Exception):
+    """Decoding stopped because the caller asked it to."""
+
+
+def _pick(scores: torch.Tensor, ids, sampling: Sampling, generator: torch.Generator) -> int:
+    """The next token from scores over `ids` (None: scores index the vocabulary)."""
+    if sampling.greedy:
+        best = int(torch.argmax(scores))
+    else:
+        scores = scores / sampling.temperature
+        k = min(sampling.top_k, int(torch.isfinite(scores).sum()))
+        top, where = torch.topk(scores, k)
+        best = int(where[torch.multinomial(torch.softmax(top, dim=-1), 1, generator=generator)])
+    return best if ids is None else int(ids[best])
+
+
 class MotionGPT:
-    def __init__(self, vae: VQVAE, lm: T5ForConditionalGeneration, tokenizer, mean, std, name: str = "motiongpt"):
+    def __init__(self, vae: VQVAE, lm: T5ForConditionalGeneration, tokenizer, mean, std, name: str = "motiongpt",
+                 decoding: str = "exact"):
+        if decoding not in DECODING_MODES:
+            raise ValueError(f"decoding must be one of {', '.join(DECODING_MODES)}, got {decoding!r}")
+        self.decoding = decoding
+        self._decoders = {}
         self.vae = vae.eval()
         self.lm = lm.eval()
         self.tokenizer = tokenizer
@@ -188,11 +213,48 @@ class MotionGPT:
         batch = self.tokenizer([prompt], return_tensors="pt", truncation=True, max_length=512)
         return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
 
+    def decoder(self, mode: str) -> MotionDecoder:
+        """The decoding loop for `mode` ("exact" or "fast"), built once per model."""
+        if mode not in self._decoders:
+            self._decoders[mode] = MotionDecoder(self.lm, mode, max_length=MAX_MOTION_TOKENS + 4)
+        return self._decoders[mode]
+
     def motion_tokens(self, prompt: str, length: int | None, sampling: Sampling, seed: int | None,
-                      max_codes: int = MAX_MOTION_TOKENS) -> list[int]:
-        """Decode motion codes for a prompt (Hugging Face `generate`)."""
+                      max_codes: int = MAX_MOTION_TOKENS, should_stop=None) -> list[int]:
+        """Decode motion codes for a prompt. `should_stop()` is asked before every token
+        (cancellation); a stopped decode raises Cancelled."""
         grammar = MotionGrammar(self.first_code_id, self.codebook_size, length, max_codes)
         limit = (length if length is not None else max_codes) + 2
+        if self.decoding == "hf":
+            out = self._motion_tokens_hf(prompt, grammar, limit, sampling, seed)
+        else:
+            generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+            fast = self.decoding == "fast"
+
+            def choose(step, hidden, logits):
+                lo, hi, end_ok = grammar.allowed(step + 1)
+                if fast:
+                    # Only the allowed tokens' logits are computed.
+                    scores = logits(lo, hi)
+                    ids = torch.arange(lo, hi)
+                    if end_ok:
+                        scores = torch.cat([scores, logits(grammar.end, grammar.end + 1)])
+                        ids = torch.cat([ids, torch.tensor([grammar.end])])
+                else:
+                    scores = grammar(torch.zeros(1, step + 1, dtype=torch.long), logits()[None])[0]
+                    ids = None
+                return _pick(scores, ids, sampling, generator)
+
+            encoded = self._encode_prompt(prompt)
+            out = self.decoder(self.decoding).decode(encoded["input_ids"], encoded["attention_mask"], choose, limit,
+                                                     stop_ids={grammar.end}, should_stop=should_stop)
+            if should_stop is not None and should_stop():
+                raise Cancelled("decoding was cancelled")
+        lo, hi = self.first_code_id, self.first_code_id + self.codebook_size
+        return [t - lo for t in out if lo <= t < hi]
+
+    def _motion_tokens_hf(self, prompt, grammar, limit, sampling, seed) -> list[int]:
+        """Hugging Face `generate`: the reference the decoding loop is measured against."""
         options = dict(max_new_tokens=limit, logits_processor=LogitsProcessorList([grammar]),
                        eos_token_id=grammar.end, pad_token_id=self.tokenizer.pad_token_id)
         if sampling.greedy:
@@ -202,9 +264,7 @@ class MotionGPT:
             if seed is not None:
                 torch.manual_seed(seed)
         with torch.inference_mode():
-            out = self.lm.generate(**self._encode_prompt(prompt), **options)[0].tolist()
-        lo, hi = self.first_code_id, self.first_code_id + self.codebook_size
-        return [t - lo for t in out if lo <= t < hi]
+            return self.lm.generate(**self._encode_prompt(prompt), **options)[0].tolist()[1:]
 
     # --- the four tasks ---------------------------------------------------------------
 
