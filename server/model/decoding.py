@@ -21,6 +21,10 @@ import torch
 from torch import nn
 
 
+class Cancelled(Exception):
+    """Decoding stopped because the caller asked it to."""
+
+
 @dataclass
 class _Layer:
     self_norm: torch.Tensor
@@ -100,7 +104,7 @@ class MotionDecoder:
         `choose(step, hidden, logits_fn)` picks the next token id from the final hidden
         state; `logits_fn(lo, hi)` gives the logits of token ids lo..hi-1 (only those are
         computed). Stops at any of `stop_ids`, or when `should_stop()` says so (checked
-        every step, for cancellation). Returns the new token ids.
+        every step, for cancellation: raises Cancelled). Returns the new token ids.
         """
         if max_new_tokens + 1 > self.max_length:
             raise ValueError(f"at most {self.max_length - 1} new tokens, asked {max_new_tokens}")
@@ -119,7 +123,7 @@ class MotionDecoder:
         out = []
         for step in range(max_new_tokens):
             if should_stop is not None and should_stop():
-                break
+                raise Cancelled("decoding was cancelled")
             hidden = self.embed[token][None]  # (1, d_model)
             for index, layer in enumerate(self.layers):
                 normed = self._norm(hidden, layer.self_norm)

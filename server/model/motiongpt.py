@@ -22,7 +22,7 @@ from retarget.humanml3d import FPS, canonical_transform, features_from_joints, j
 from retarget.motion import validate_positions
 from retarget.rotation import quat_conj, quat_rotate
 
-from .decoding import MotionDecoder
+from .decoding import Cancelled, MotionDecoder  # noqa: F401  (Cancelled is part of this API)
 from .vqvae import VQVAE, VQVAEConfig
 
 MAX_TEXT_CHARS = 1000
@@ -94,10 +94,6 @@ class TextOnly(LogitsProcessor):
     def __call__(self, input_ids, scores):
         scores[:, self.lo:self.hi] = float("-inf")
         return scores
-
-
-class Cancelled(Exception):
-    """Decoding stopped because the caller asked it to."""
 
 
 def _pick(scores: torch.Tensor, ids, sampling: Sampling, generator: torch.Generator) -> int:
@@ -248,8 +244,6 @@ class MotionGPT:
             encoded = self._encode_prompt(prompt)
             out = self.decoder(self.decoding).decode(encoded["input_ids"], encoded["attention_mask"], choose, limit,
                                                      stop_ids={grammar.end}, should_stop=should_stop)
-            if should_stop is not None and should_stop():
-                raise Cancelled("decoding was cancelled")
         lo, hi = self.first_code_id, self.first_code_id + self.codebook_size
         return [t - lo for t in out if lo <= t < hi]
 
