@@ -23,6 +23,9 @@ def _convert(args) -> None:
 
 def _load_model(args):
     # Imported here: torch and transformers are heavy and `convert` must not need them.
+    import os
+
+    import torch
     from transformers.utils import logging as transformers_logging
 
     from server.model.store import load_any
@@ -30,7 +33,11 @@ def _load_model(args):
     # Keep the one-line contract: transformers' advice about tokenizer conversions is
     # not for our users.
     transformers_logging.set_verbosity_error()
-    return load_any(model=args.model, checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
+    # Decoding is memory-bound: one thread per core this process may use.
+    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    model = load_any(model=args.model, checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
+    model.decoding = getattr(args, "decoding", None) or model.decoding
+    return model
 
 
 def _sampling(args):
@@ -103,6 +110,7 @@ def _add_model_options(parser) -> None:
     group.add_argument("--checkpoint", help="MotionGPT's released checkpoint (motiongpt_s3_h3d.tar)")
     group.add_argument("--t5", help="with --checkpoint: the flan-t5-base directory (config.json, tokenizer)")
     group.add_argument("--meta", help="with --checkpoint: folder with the release's mean.npy and std.npy (default: shipped copy)")
+    group.add_argument("--threads", type=int, help="CPU threads (default: all this process may use)")
 
 
 def _add_sampling_options(parser) -> None:
@@ -111,6 +119,9 @@ def _add_sampling_options(parser) -> None:
     group.add_argument("--top-k", type=int, default=50, help="sample among the k most likely tokens (default 50)")
     group.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     group.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    group.add_argument("--decoding", choices=("exact", "fast", "hf"), default="exact",
+                       help="exact: the same tokens as Hugging Face generate, a little faster; fast: int8 weights, "
+                            "about 4x generate, slightly different tokens; hf: generate itself")
 
 
 def _add_output_options(parser) -> None:

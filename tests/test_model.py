@@ -200,7 +200,7 @@ def test_commands_run_the_four_tasks(model_dir, tmp_path):
     from retarget.formats import read_motion
 
     assert read_motion(tmp_path / "jump.bvh", "bvh").frames == 120
-    result = motiongpt("generate", "a person jumps", "--frames", "40", "--samples", "2", "--model", str(model_dir),
+    result = motiongpt("generate", "a person jumps", "--frames", "40", "--samples", "2", "--decoding", "fast", "--model", str(model_dir),
                        "--out", str(tmp_path / "jump.npy"))
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "jump-2.npy").shape == (40, 22, 3)
