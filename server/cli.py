@@ -147,32 +147,25 @@ def _add_model_commands(commands) -> None:
     _add_output_options(generate)
     generate.set_defaults(run=_generate)
 
-    caption = commands.add_parser("caption", help="motion -> text")
-    caption.add_argument("input")
-    caption.add_argument("--from", dest="source_format", choices=FORMATS, help="input format (default: from the suffix)")
-    _add_model_options(caption)
-    caption.set_defaults(run=_caption)
+    def motion_command(name, help_text, run, generates=True):
+        """A command that reads a motion file (and writes one when `generates`)."""
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("input", help="a motion file (any format `convert` reads)")
+        command.add_argument("--from", dest="source_format", choices=FORMATS, help="input format (default: from the suffix)")
+        _add_model_options(command)
+        if generates:
+            command.add_argument("--text", help="optional text to steer the result")
+            _add_sampling_options(command)
+            _add_output_options(command)
+        command.set_defaults(run=run)
+        return command
 
-    predict = commands.add_parser("predict", help="motion -> the motion continued")
-    predict.add_argument("input")
-    predict.add_argument("--from", dest="source_format", choices=FORMATS)
+    motion_command("caption", "motion -> text", _caption, generates=False)
+    predict = motion_command("predict", "motion -> the motion continued", _predict)
     predict.add_argument("--frames", type=int, required=True, help="frames to add at 20 fps")
-    predict.add_argument("--text", help="optional text to steer the continuation")
-    _add_model_options(predict)
-    _add_sampling_options(predict)
-    _add_output_options(predict)
-    predict.set_defaults(run=_predict)
-
-    inbetween = commands.add_parser("inbetween", help="motion with a gap -> the gap filled")
-    inbetween.add_argument("input")
-    inbetween.add_argument("--from", dest="source_format", choices=FORMATS)
+    inbetween = motion_command("inbetween", "motion with a gap -> the gap filled", _inbetween)
     inbetween.add_argument("--mask-start", type=int, required=True, help="first frame to fill (20 fps)")
     inbetween.add_argument("--mask-end", type=int, required=True, help="frame after the last to fill")
-    inbetween.add_argument("--text", help="optional text to steer the fill")
-    _add_model_options(inbetween)
-    _add_sampling_options(inbetween)
-    _add_output_options(inbetween)
-    inbetween.set_defaults(run=_inbetween)
 
 
 def build_parser() -> argparse.ArgumentParser:
