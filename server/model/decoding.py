@@ -69,6 +69,25 @@ class _RowHalves:
         return torch.cat([nn.functional.linear(x, self.top), bottom.result()], dim=-1)
 
 
+class _RowHalvesGroup:
+    """Several projections of the same input (q, k, v; or the two gated inputs) as row
+    halves: one hand-off to the helper thread for all their bottom halves."""
+
+    def __init__(self, weights, pool: ThreadPoolExecutor):
+        self.parts = [_RowHalves(w, pool) for w in weights]
+        self.pool = pool
+
+    def __call__(self, x):
+        bottoms = self.pool.submit(_linears_inference, x, [p.bottom for p in self.parts])
+        tops = [nn.functional.linear(x, p.top) for p in self.parts]
+        return tuple(torch.cat([top, bottom], dim=-1) for top, bottom in zip(tops, bottoms.result()))
+
+
+def _linears_inference(x, weights):
+    with torch.inference_mode():
+        return [nn.functional.linear(x, w) for w in weights]
+
+
 def _fuse(linears) -> nn.Linear:
     fused = nn.Linear(linears[0].in_features, sum(l.out_features for l in linears), bias=False)
     with torch.no_grad():
@@ -117,7 +136,8 @@ class MotionDecoder:
             self_out, cross_q, cross_out, ff_out = (_quantize(m) for m in (self_attn.o, cross_attn.q, cross_attn.o, ff.wo))
         elif self.pool is not None:
             halves = lambda m: _RowHalves(m.weight, self.pool)  # noqa: E731
-            qkv, ff_in = tuple(halves(m) for m in (self_attn.q, self_attn.k, self_attn.v)), tuple(halves(m) for m in ff_inputs)
+            qkv = _RowHalvesGroup([m.weight for m in (self_attn.q, self_attn.k, self_attn.v)], self.pool)
+            ff_in = _RowHalvesGroup([m.weight for m in ff_inputs], self.pool)
             self_out, cross_q, cross_out, ff_out = (halves(m) for m in (self_attn.o, cross_attn.q, cross_attn.o, ff.wo))
         else:
             qkv, ff_in = (self_attn.q, self_attn.k, self_attn.v), ff_inputs
@@ -173,7 +193,9 @@ class MotionDecoder:
             hidden = self.embed[token][None]  # (1, d_model)
             for index, layer in enumerate(self.layers):
                 normed = self._norm(hidden, layer.self_norm)
-                if isinstance(layer.qkv, tuple):
+                if isinstance(layer.qkv, _RowHalvesGroup):
+                    q, k, v = layer.qkv(normed)
+                elif isinstance(layer.qkv, tuple):
                     q, k, v = (m(normed) for m in layer.qkv)
                 else:
                     q, k, v = layer.qkv(normed).split(self.inner, dim=-1)
@@ -193,10 +215,11 @@ class MotionDecoder:
                 hidden = hidden + layer.cross_out(context)
 
                 normed = self._norm(hidden, layer.ff_norm)
-                if isinstance(layer.ff_in, tuple):
-                    inner = layer.act(layer.ff_in[0](normed))
+                if isinstance(layer.ff_in, (tuple, _RowHalvesGroup)):
+                    projected = layer.ff_in(normed) if isinstance(layer.ff_in, _RowHalvesGroup) else [m(normed) for m in layer.ff_in]
+                    inner = layer.act(projected[0])
                     if layer.gated:
-                        inner = inner * layer.ff_in[1](normed)
+                        inner = inner * projected[1]
                 elif layer.gated:
                     gate, linear = layer.ff_in(normed).chunk(2, dim=-1)
                     inner = layer.act(gate) * linear
