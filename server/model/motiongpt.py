@@ -1,7 +1,7 @@
 """MotionGPT: a motion VQ-VAE and a T5 model that reads and writes text and motion tokens.
 
-The four tasks are prompts (the official evaluation templates, see
-docs in shared/motiongpt-compat.md):
+The four tasks are prompts, the release's evaluation templates (the team's notes on
+the release, motiongpt-compat.md, list them with its generation settings):
 
     generate   "Generate motion: <caption>"              -> motion tokens
     caption    "Generate text: <motion>"                 -> text
