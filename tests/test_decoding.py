@@ -5,7 +5,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from server.model.decoding import MotionDecoder
-from server.model.motiongpt import Cancelled, MotionGrammar, Sampling
+from server.model.motiongpt import Cancelled, MotionGrammar, Sampling, grammar_chooser
 from tests.models import small_model
 
 PROMPTS = ["Generate motion: a person walks forward", "Generate motion: a person jumps quickly",
@@ -76,8 +76,6 @@ def test_exact_mode_matches_generate_at_the_official_size():
         reference = lm.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=26, do_sample=False,
                                 logits_processor=[grammar], eos_token_id=grammar.end, pad_token_id=0)[0, 1:].tolist()
 
-    def choose(step, hidden, logits):
-        return int(torch.argmax(grammar(torch.zeros(1, step + 1, dtype=torch.long), logits()[None])[0]))
-
+    choose = grammar_chooser(grammar, "exact", Sampling(greedy=True), torch.Generator())
     ours = MotionDecoder(lm, "exact", max_length=32).decode(input_ids, mask, choose, 26, stop_ids={grammar.end})
     assert ours == reference

@@ -7,15 +7,17 @@ values once, keeps the self-attention keys and values in a preallocated cache, a
 computes the relative position bias once for all steps.
 
 Two modes:
-- exact: the decoder's weights as they are, full-vocabulary logits, the same
-  arithmetic as `generate`: greedy output is token for token the same. On a machine
+- exact: the decoder's weights as they are and the same arithmetic as `generate`:
+  greedy output is token for token the same (logits are computed for the block of
+  rows holding the motion tokens, bit for bit as in the full product; see
+  motiongpt.grammar_chooser). On a machine
   with two or more cores each projection is computed as two halves of its rows on two
   threads: one matrix-vector product runs at about one core's memory bandwidth, two
   run at nearly twice that, and every output is the same dot product computed by the
   same kernel, so the numbers do not change (halves split at a multiple of 16 rows,
   where the kernel's blocking is unchanged; tested bit for bit).
 - fast: projections fused (q/k/v, the two gated feed-forward inputs) and stored as int8
-  (dynamic quantization), and logits computed only over the tokens the motion grammar
+  (dynamic quantization), and logits computed only for the tokens the motion grammar
   allows at each step. Output differs slightly from exact mode (see the README).
 """
 
@@ -62,9 +64,7 @@ class _RowHalves:
         self.top, self.bottom = weight[:half], weight[half:]
         self.pool = pool
 
-    def __call__(self, x, lo=0, hi=None):
-        if lo or hi is not None:  # a slice of the rows: small, no need for threads
-            return nn.functional.linear(x, torch.cat([self.top, self.bottom])[lo:hi])
+    def __call__(self, x):
         bottom = self.pool.submit(_linear_inference, x, self.bottom)
         return torch.cat([nn.functional.linear(x, self.top), bottom.result()], dim=-1)
 
@@ -124,7 +124,6 @@ class MotionDecoder:
         with torch.no_grad():
             # Decoder self-attention is causal: the bias for query t over keys 0..t.
             self.position_bias = decoder.block[0].layer[0].SelfAttention.compute_bias(max_length, max_length)[0]
-        self.head_halves = _RowHalves(self.lm_head, self.pool) if self.pool is not None else None
         self.layers = [self._layer(block, fast=(mode == "fast")) for block in decoder.block]
 
     def _layer(self, block, fast: bool) -> _Layer:
@@ -229,8 +228,6 @@ class MotionDecoder:
             final = self._norm(hidden, self.final_norm)[0] * self.output_scale
 
             def logits(lo=0, hi=None, final=final):
-                if self.head_halves is not None and lo == 0 and hi is None:
-                    return self.head_halves(final)
                 return nn.functional.linear(final, self.lm_head[lo:hi])
 
             token = int(choose(step, final, logits))

@@ -96,6 +96,36 @@ class TextOnly(LogitsProcessor):
         return scores
 
 
+def grammar_chooser(grammar: MotionGrammar, mode: str, sampling: Sampling, generator: torch.Generator):
+    """The token choice for MotionDecoder.decode under the motion grammar.
+
+    Motion tokens are the last rows of the vocabulary, so both modes compute logits
+    only for the tail of the output layer that holds them. In exact mode the tail
+    starts at a multiple of 16 rows and runs to the end of the matrix: the kernel then
+    blocks those rows as in the full product and every logit is bit for bit the one
+    `generate` computes (tested against it at the official size), so greedy choices
+    agree. Fast mode asks for the allowed rows only.
+    """
+    tail_start = (grammar.first // 16) * 16
+
+    def choose(step, hidden, logits):
+        lo, hi, end_ok = grammar.allowed(step + 1)
+        if mode == "fast":
+            scores, ids = logits(lo, hi), torch.arange(lo, hi)
+            if end_ok:
+                scores = torch.cat([scores, logits(grammar.end, grammar.end + 1)])
+                ids = torch.cat([ids, torch.tensor([grammar.end])])
+            return _pick(scores, ids, sampling, generator)
+        tail = logits(tail_start, None)
+        scores = torch.full_like(tail, float("-inf"))
+        scores[lo - tail_start : hi - tail_start] = tail[lo - tail_start : hi - tail_start]
+        if end_ok:
+            scores[grammar.end - tail_start] = tail[grammar.end - tail_start]
+        return _pick(scores, torch.arange(tail_start, tail_start + len(tail)), sampling, generator)
+
+    return choose
+
+
 def _pick(scores: torch.Tensor, ids, sampling: Sampling, generator: torch.Generator) -> int:
     """The next token from scores over `ids` (None: scores index the vocabulary)."""
     if sampling.greedy:
@@ -225,22 +255,7 @@ class MotionGPT:
             out = self._motion_tokens_hf(prompt, grammar, limit, sampling, seed)
         else:
             generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-            fast = self.decoding == "fast"
-
-            def choose(step, hidden, logits):
-                lo, hi, end_ok = grammar.allowed(step + 1)
-                if fast:
-                    # Only the allowed tokens' logits are computed.
-                    scores = logits(lo, hi)
-                    ids = torch.arange(lo, hi)
-                    if end_ok:
-                        scores = torch.cat([scores, logits(grammar.end, grammar.end + 1)])
-                        ids = torch.cat([ids, torch.tensor([grammar.end])])
-                else:
-                    scores = grammar(torch.zeros(1, step + 1, dtype=torch.long), logits()[None])[0]
-                    ids = None
-                return _pick(scores, ids, sampling, generator)
-
+            choose = grammar_chooser(grammar, self.decoding, sampling, generator)
             encoded = self._encode_prompt(prompt)
             out = self.decoder(self.decoding).decode(encoded["input_ids"], encoded["attention_mask"], choose, limit,
                                                      stop_ids={grammar.end}, should_stop=should_stop)
