@@ -37,22 +37,16 @@ class Cancelled(Exception):
 @dataclass
 class _Layer:
     self_norm: torch.Tensor
-    qkv: nn.Module  # fused in fast mode, else a tuple of q, k, v modules
-    self_out: nn.Module
+    qkv: object  # fast: one fused int8 module; exact: q, k, v as row halves (or a tuple of modules)
+    self_out: object
     cross_norm: torch.Tensor
     cross_q: nn.Module
     cross_out: nn.Module
     ff_norm: torch.Tensor
-    ff_in: nn.Module  # fused wi_0|wi_1 in fast mode, else a tuple
+    ff_in: object  # the gated inputs, organised like qkv
     ff_out: nn.Module
     act: nn.Module
     gated: bool
-
-
-def _linear_inference(x, weight):
-    # Inference mode is per thread: the helper thread must enter it itself.
-    with torch.inference_mode():
-        return nn.functional.linear(x, weight)
 
 
 class _RowHalves:
@@ -65,8 +59,8 @@ class _RowHalves:
         self.pool = pool
 
     def __call__(self, x):
-        bottom = self.pool.submit(_linear_inference, x, self.bottom)
-        return torch.cat([nn.functional.linear(x, self.top), bottom.result()], dim=-1)
+        bottom = self.pool.submit(_linears_inference, x, [self.bottom])
+        return torch.cat([nn.functional.linear(x, self.top), bottom.result()[0]], dim=-1)
 
 
 class _RowHalvesGroup:
@@ -84,6 +78,7 @@ class _RowHalvesGroup:
 
 
 def _linears_inference(x, weights):
+    # Inference mode is per thread: the helper thread must enter it itself.
     with torch.inference_mode():
         return [nn.functional.linear(x, w) for w in weights]
 
