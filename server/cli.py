@@ -104,6 +104,14 @@ def _inbetween(args) -> None:
     _write_outputs(args, [filled])
 
 
+def _serve(args) -> None:
+    from server.app import serve
+
+    if args.model is None and args.checkpoint is None:
+        raise ValueError("no model given (--model DIR or --checkpoint FILE --t5 DIR); no default model ships yet")
+    serve(lambda: _load_model(args), host=args.host, port=args.port, token=args.token)
+
+
 def _add_model_options(parser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="a model directory (the project's format)")
@@ -146,6 +154,14 @@ def _add_model_commands(commands) -> None:
     _add_sampling_options(generate)
     _add_output_options(generate)
     generate.set_defaults(run=_generate)
+
+    serve = commands.add_parser("serve", help="run the local model server (HTTP API for the Blender extension)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --token)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every request")
+    serve.add_argument("--decoding", choices=("exact", "fast", "hf"), default="exact")
+    _add_model_options(serve)
+    serve.set_defaults(run=_serve)
 
     def motion_command(name, help_text, run, generates=True):
         """A command that reads a motion file (and writes one when `generates`)."""

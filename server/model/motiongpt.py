@@ -278,9 +278,10 @@ class MotionGPT:
     # --- the four tasks ---------------------------------------------------------------
 
     def generate(self, text: str, frames: int | None = None, samples: int = 1, seed: int = 0,
-                 sampling: Sampling | None = None) -> list[np.ndarray]:
+                 sampling: Sampling | None = None, should_stop=None) -> list[np.ndarray]:
         """Text -> `samples` motions, joint positions (T, 22, 3) at 20 fps. `frames` is
-        rounded down to whole tokens (4 frames); None lets the model decide."""
+        rounded down to whole tokens (4 frames); None lets the model decide.
+        `should_stop()` is asked before every token (cancellation and progress)."""
         text = _validate_text(text)
         sampling = sampling or Sampling()
         sampling.validate()
@@ -289,7 +290,7 @@ class MotionGPT:
             raise ValueError(f"samples must be between 1 and 16, got {samples}")
         motions = []
         for sample in range(samples):
-            codes = self.motion_tokens(f"Generate motion: {text}", length, sampling, seed + sample)
+            codes = self.motion_tokens(f"Generate motion: {text}", length, sampling, seed + sample, should_stop=should_stop)
             motions.append(joints_from_features(self.features_from_codes(codes)))
         return motions
 
@@ -305,7 +306,7 @@ class MotionGPT:
         return self.tokenizer.decode(out[0], skip_special_tokens=True).strip()
 
     def predict(self, joints, frames: int, text: str | None = None, seed: int = 0,
-                sampling: Sampling | None = None) -> np.ndarray:
+                sampling: Sampling | None = None, should_stop=None) -> np.ndarray:
         """Motion -> the same motion followed by `frames` more frames (T + frames', 22, 3);
         the given frames come back unchanged."""
         positions = validate_positions(joints)
@@ -319,7 +320,7 @@ class MotionGPT:
         prompt = f"Predict motion: {self.motion_text(codes)}"
         if text:
             prompt += f" {_validate_text(text)}"
-        continuation = self.motion_tokens(prompt, new, sampling, seed)
+        continuation = self.motion_tokens(prompt, new, sampling, seed, should_stop=should_stop)
         # Decode the whole sequence so the continuation joins the given motion smoothly.
         decoded = joints_from_features(self.features_from_codes(codes + continuation))
         tail = decoded[len(codes) * self.frames_per_token:]
@@ -330,7 +331,7 @@ class MotionGPT:
         return np.concatenate([positions, frame.to_world(tail)])
 
     def inbetween(self, joints, mask_start: int, mask_end: int, text: str | None = None, seed: int = 0,
-                  sampling: Sampling | None = None) -> np.ndarray:
+                  sampling: Sampling | None = None, should_stop=None) -> np.ndarray:
         """Motion with frames [mask_start, mask_end) to fill -> the motion with them filled;
         every frame outside the mask comes back unchanged."""
         positions = validate_positions(joints)
@@ -350,7 +351,7 @@ class MotionGPT:
         prompt = f"Complete the masked motion: {self.motion_text(codes, masked)}"
         if text:
             prompt += f" {_validate_text(text)}"
-        filled = self.motion_tokens(prompt, len(codes), sampling, seed)
+        filled = self.motion_tokens(prompt, len(codes), sampling, seed, should_stop=should_stop)
         combined = [filled[i] if i in masked else c for i, c in enumerate(codes)]
         decoded = frame.to_world(joints_from_features(self.features_from_codes(combined)))
         # Bring the decoded motion onto the given one at the frame before the gap, then
