@@ -93,6 +93,9 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return JSONResponse({"detail": "missing or wrong token (Authorization: Bearer ...)"}, status_code=401)
         length = request.headers.get("content-length")
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            # A streamed body of unknown size could be any size: ask for its length.
+            return JSONResponse({"detail": "send Content-Length with the body"}, status_code=411)
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         response = await call_next(request)

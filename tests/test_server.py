@@ -153,6 +153,9 @@ def test_nan_malformed_json_and_oversized_bodies(server, wire_clip):
     assert response.status_code == 422
     response = requests.post(server.url + "/v1/generate", data=b"x" * (9 * 2**20), headers={"content-type": "application/json"}, timeout=30)
     assert response.status_code == 413
+    chunks = iter([b'{"text": ', b'"a person"}'])  # a generator body is sent chunked, without a length
+    response = requests.post(server.url + "/v1/generate", data=chunks, headers={"content-type": "application/json"}, timeout=10)
+    assert response.status_code == 411
     response = requests.post(server.url + "/v1/inbetween", json={"motion": wire_clip, "mask_start": 30, "mask_end": 500}, timeout=10)
     assert response.status_code == 422 and "mask_end" in response.text
     assert requests.get(server.url + "/v1/jobs/nope", timeout=5).status_code == 404
