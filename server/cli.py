@@ -184,6 +184,34 @@ def _add_model_commands(commands) -> None:
     inbetween.add_argument("--mask-end", type=int, required=True, help="frame after the last to fill")
 
 
+def _train(args) -> None:
+    # Training logs go to stdout on rank 0; transformers' own advice is not for users.
+    if args.stage == "vq":
+        from server.train.vq import train_vq as run
+    else:
+        from server.train.lm import train_lm as run
+    run(args.config, args.out, overrides=args.set, restart=args.restart, log=lambda line: print(line, flush=True))
+
+
+def _add_train_commands(commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train the motion tokenizer (vq) or the language model (lm)",
+        description=(
+            "Train one stage on a corpus in HumanML3D's layout. Runs resume from OUT/checkpoint.pt; "
+            "losses go to OUT/losses.csv and OUT/losses.png. The same command runs under "
+            "`torchrun --nproc_per_node N -m server.cli train ...` with DDP."
+        ),
+    )
+    train.add_argument("stage", choices=("vq", "lm"), help="vq: motion VQ-VAE (stage 1); lm: T5 over text and motion tokens (stage 2)")
+    train.add_argument("--config", required=True, help="a TOML file (see server/train/configs/)")
+    train.add_argument("--out", required=True, help="the run directory (vq writes OUT/vq, lm writes OUT/model)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a configuration value, e.g. --set train.steps=100 --set data.dir=corpus")
+    train.add_argument("--restart", action="store_true", help="discard OUT's checkpoint and log and start over")
+    train.set_defaults(run=_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from retarget.formats import FORMATS
 
@@ -207,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("output")
     convert.set_defaults(run=_convert)
     _add_model_commands(commands)
+    _add_train_commands(commands)
     return parser
 
 

@@ -1,0 +1,190 @@
+"""Stage 2: the T5 language model over text and motion tokens.
+
+The corpus's motions are first turned into codes by the stage-1 tokenizer (once, at
+the start, for four frame offsets of every clip: a cheap augmentation), a SentencePiece
+text tokenizer is trained on the training captions (offline, here), and T5 learns the
+task mix of tasks.py with the ordinary sequence-to-sequence cross-entropy.
+
+    motiongpt train lm --config server/train/configs/lm-small.toml --out runs/lm
+
+The result, runs/lm/model, is a model directory the server and `motiongpt info` load.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from server.model.motiongpt import MotionGPT
+from server.model.store import save_model_dir
+from server.model.tokenizer import train_tokenizer
+
+from .config import TRAIN_DEFAULTS, load_config
+from .corpus import Clip, load_clips
+from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset, mean_over_processes,
+                   seed_step, write_digest)
+from .tasks import TASKS, TEMPLATES, make_example
+from .vq import load_vq_dir
+
+DEFAULTS = {
+    "data": {"dir": "", "limit": 0},
+    "model": {
+        "vq": "",  # the stage-1 result (RUN/vq of `motiongpt train vq`)
+        "name": "motiongpt-small",
+        "vocab_size": 1000,  # SentencePiece pieces for text (motion tokens come on top)
+        "d_model": 256, "d_ff": 1024, "d_kv": 64, "num_heads": 4, "num_layers": 4, "num_decoder_layers": 4,
+        "relative_attention_num_buckets": 32, "dropout_rate": 0.1, "feed_forward_proj": "gated-gelu",
+    },
+    "train": {**TRAIN_DEFAULTS, "lr": 5e-4, "weight_decay": 0.01, "max_codes": 50, "paraphrase": 0.25, "quote": 0.5,
+              "steer": 0.5, "text_to_motion": 0.4, "motion_to_text": 0.25, "prediction": 0.15, "inbetween": 0.2,
+              "validation_examples": 64},
+}
+
+
+def clip_codes(vae, clips: list[Clip], max_codes: int) -> list[list[np.ndarray]]:
+    """Each clip's codes for frame offsets 0..3 (a motion shifted by a frame or two is
+    the same motion, tokenized a little differently)."""
+    step = vae.config.frames_per_token
+    coded = []
+    with torch.inference_mode():
+        for clip in clips:
+            variants = []
+            for offset in range(step):
+                features = clip.features[offset:]
+                usable = min(len(features) // step, max_codes) * step
+                if usable < step:
+                    continue
+                codes = vae.encode(torch.from_numpy(np.ascontiguousarray(features[:usable]))[None])[0]
+                variants.append(codes.numpy().astype(np.int16))
+            coded.append(variants)
+    return coded
+
+
+def build_examples(coded, clips, indices, seed: int, epoch: int, codebook_size: int, train: dict):
+    prompts, answers = [], []
+    weights = {task: train[task] for task in TASKS}
+    for index in indices:
+        rng = np.random.default_rng([seed, epoch, index])
+        variants = coded[index]
+        codes = variants[rng.integers(len(variants))].tolist()
+        caption = clips[index].captions[rng.integers(len(clips[index].captions))]
+        prompt, answer = make_example(codes, caption, codebook_size, rng, weights,
+                                      train["paraphrase"], train["quote"], train["steer"])
+        prompts.append(prompt)
+        answers.append(answer)
+    return prompts, answers
+
+
+def encode_batch(tokenizer, prompts, answers, device):
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True, truncation=True, max_length=256)
+    labels = tokenizer(answers, return_tensors="pt", padding=True, truncation=True, max_length=256).input_ids
+    labels[labels == tokenizer.pad_token_id] = -100  # padding is not a target
+    return {"input_ids": inputs.input_ids.to(device), "attention_mask": inputs.attention_mask.to(device),
+            "labels": labels.to(device)}
+
+
+def tokenizer_texts(clips: list[Clip]) -> list[str]:
+    """What the text tokenizer learns its pieces from: the training captions and the
+    prompt templates' words."""
+    words = [template.format(caption="", motion="") for options in TEMPLATES.values() for template in options]
+    return [caption for clip in clips for caption in clip.captions] + words * 20
+
+
+def train_lm(config_path, out, overrides=(), restart: bool = False, log=print) -> Path:
+    processes = Processes()
+    try:
+        return _train(load_config(config_path, DEFAULTS, overrides), Path(out), processes, restart, log)
+    finally:
+        processes.close()
+
+
+def _train(config: dict, out: Path, processes: Processes, restart: bool, log) -> Path:
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    data, model_config, train = config["data"], config["model"], config["train"]
+    processes.set_threads(train["threads"])
+    if not model_config["vq"]:
+        raise ValueError("model.vq is not set: give the motion tokenizer from `motiongpt train vq` (RUN/vq)")
+    vae, mean, std = load_vq_dir(model_config["vq"])
+    step_frames = vae.config.frames_per_token
+    clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None) if c.captions]
+    run = RunDirectory(out, config, processes, restart)
+
+    # The tokenizer is part of the run: built once (rank 0), reused when resuming.
+    tokenizer_dir = out / "tokenizer"
+    if processes.main and not (tokenizer_dir / "spiece.model").exists():
+        train_tokenizer(tokenizer_texts(clips), model_config["vocab_size"], vae.config.codebook_size, tokenizer_dir)
+    processes.barrier()
+    from server.model.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir, vae.config.codebook_size)
+    t5 = {k: v for k, v in model_config.items() if k not in ("vq", "name", "vocab_size")}
+    model = MotionGPT.untrained(tokenizer, vae.config, t5, mean, std, name=model_config["name"], seed=train["seed"])
+    model.vae = vae
+    lm = model.lm.to(processes.device)
+    wrapped = processes.wrap(lm)
+    optimizer = ScheduledOptimizer(lm.parameters(), train)
+    state = {"model": lm, "optimizer": optimizer}
+    step = run.resume(state)
+
+    coded = clip_codes(vae, clips, train["max_codes"])
+    validation = _validation_batch(vae, data["dir"], tokenizer, train, processes.device)
+    per_epoch = len(batches_for_epoch(len(clips), train["batch"], 0, train["seed"], processes))
+    if processes.main:
+        log(f"lm: {len(clips)} captioned training clips, text vocabulary {model.first_code_id}, "
+            f"{sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, {per_epoch} steps per epoch on each of "
+            f"{processes.world} process(es); {'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
+    totals, seen = {}, 0
+    while step < train["steps"]:
+        epoch, offset = epoch_and_offset(step, per_epoch)
+        indices = batches_for_epoch(len(clips), train["batch"], epoch, train["seed"], processes)[offset]
+        prompts, answers = build_examples(coded, clips, indices, train["seed"], epoch, vae.config.codebook_size, train)
+        wrapped.train()
+        seed_step(train["seed"], processes.rank, step)
+        loss = wrapped(**encode_batch(tokenizer, prompts, answers, processes.device)).loss
+        rate = optimizer.step(step, loss)
+        step += 1
+        totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
+        seen += 1
+        values = {}
+        if step % train["log_every"] == 0 or step == train["steps"]:
+            values = mean_over_processes(totals, seen, processes)
+            totals, seen = {}, 0
+        if step % train["checkpoint_every"] == 0 or step == train["steps"]:
+            if validation is not None:
+                values["validation_loss"] = _validation_loss(lm, validation)
+            run.save(step, state)
+        if values:
+            run.log(step, {**values, "lr": rate})
+            if processes.main:
+                log(f"lm step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    result = out / "model"
+    if processes.main:
+        lm.eval()
+        save_model_dir(model, result)
+        run.plot("language model")
+        log(f"lm: done at step {step}; model in {result}")
+    write_digest(lm, out, processes)
+    return result
+
+
+def _validation_batch(vae, directory, tokenizer, train, device):
+    """A fixed set of validation examples (same every time), or None without val clips."""
+    try:
+        clips = [c for c in load_clips(directory, "val", min_frames=vae.config.frames_per_token) if c.captions]
+    except ValueError:
+        return None
+    clips = clips[:train["validation_examples"]]
+    if not clips:
+        return None
+    coded = clip_codes(vae, clips, train["max_codes"])
+    prompts, answers = build_examples(coded, clips, range(len(clips)), 12345, 0, vae.config.codebook_size,
+                                      {**train, "paraphrase": 0.0, "quote": 0.0})
+    return encode_batch(tokenizer, prompts, answers, device)
+
+
+@torch.no_grad()
+def _validation_loss(lm, batch) -> float:
+    lm.eval()
+    return float(lm(**batch).loss)

@@ -1,0 +1,235 @@
+"""Stage 1: the motion VQ-VAE, trained on windows of normalized features.
+
+Loss, as MotionGPT (after T2M-GPT) trains its motion tokenizer: smooth-L1 reconstruction
+of the features, extra weight on the root-relative joint positions (features 4:67), and
+a commitment term pulling encoder outputs to their codes. The codebook itself is not
+trained by gradients: it follows an exponential moving average of the encoder outputs
+assigned to each code, and a code nobody uses is reset to a random recent encoder output
+(dead-code reset), so all codes stay in play.
+
+    motiongpt train vq --config server/train/configs/vq-small.toml --out runs/vq
+"""
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from retarget.humanml3d import joints_from_features
+from server.model.vqvae import VQVAE, VQVAEConfig
+
+from .config import TRAIN_DEFAULTS, load_config
+from .corpus import Clip, load_clips, read_statistics
+from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset, mean_over_processes,
+                   seed_step, write_digest)
+
+FORMAT = "motiongpt-vq/1"
+POSITIONS = slice(4, 67)  # root-relative joint positions in the 263-d features
+
+DEFAULTS = {
+    "data": {"dir": "", "limit": 0},
+    "model": {f.name: f.default for f in fields(VQVAEConfig)},
+    "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "ema_decay": 0.99,
+              "validation_clips": 64},
+}
+
+
+class EMACodebook:
+    """The codebook's moving averages. Every process adds the same all-reduced statistics
+    and draws reset vectors broadcast from rank 0, so the codebook stays identical on all
+    processes without being a gradient-trained parameter."""
+
+    def __init__(self, codebook: torch.Tensor, decay: float, processes: Processes):
+        self.codebook = codebook  # the model's buffer, updated in place
+        self.decay = decay
+        self.processes = processes
+        size, dim = codebook.shape
+        self.count = torch.zeros(size, device=codebook.device)
+        self.sum = torch.zeros(size, dim, device=codebook.device)
+        self.ready = torch.zeros((), dtype=torch.bool)
+
+    def _random_rows(self, vectors: torch.Tensor, count: int) -> torch.Tensor:
+        rows = vectors[torch.randint(len(vectors), (count,), device=vectors.device)].contiguous()
+        return self.processes.broadcast(rows)
+
+    @torch.no_grad()
+    def update(self, vectors: torch.Tensor, codes: torch.Tensor) -> dict:
+        size = len(self.codebook)
+        if not self.ready:
+            # Start from encoder outputs, so no code begins far from the data.
+            self.codebook.copy_(self._random_rows(vectors, size))
+            self.sum.copy_(self.codebook)
+            self.count.fill_(1.0)
+            self.ready.fill_(True)
+            return {"perplexity": 0.0, "dead_codes": 0.0}
+        counts = torch.bincount(codes, minlength=size).float()
+        sums = torch.zeros_like(self.sum).index_add_(0, codes, vectors)
+        self.processes.all_reduce_sum(counts)
+        self.processes.all_reduce_sum(sums)
+        self.count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        used = self.count >= 1.0
+        replacement = self._random_rows(vectors, size)
+        self.codebook.copy_(torch.where(used[:, None], self.sum / self.count.clamp(min=1e-6)[:, None], replacement))
+        share = counts / counts.sum()
+        perplexity = torch.exp(-(share * torch.log(share + 1e-10)).sum())
+        return {"perplexity": float(perplexity), "dead_codes": float((~used).sum())}
+
+    def state_dict(self):
+        return {"count": self.count, "sum": self.sum, "ready": self.ready}
+
+    def load_state_dict(self, state):
+        self.count.copy_(state["count"])
+        self.sum.copy_(state["sum"])
+        self.ready.copy_(state["ready"])
+
+
+class Autoencoding(nn.Module):
+    """The VQ-VAE's training pass: encode, snap to codes (straight-through), decode."""
+
+    def __init__(self, vae: VQVAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, features):
+        encoded = self.vae.encoder(features.transpose(1, 2)).transpose(1, 2)  # (B, N, D)
+        flat = encoded.reshape(-1, encoded.shape[-1])
+        codes = self.vae.quantizer.quantize(flat.detach())
+        quantized = self.vae.quantizer.dequantize(codes).view_as(encoded)
+        # Straight-through: the decoder sees the codes, the encoder gets its gradient.
+        passed = encoded + (quantized - encoded).detach()
+        reconstruction = self.vae.decoder(passed.transpose(1, 2)).transpose(1, 2)
+        return reconstruction, encoded, quantized, codes
+
+
+def losses(features, reconstruction, encoded, quantized, train: dict) -> dict:
+    return {
+        "reconstruction": F.smooth_l1_loss(reconstruction, features),
+        "positions": F.smooth_l1_loss(reconstruction[..., POSITIONS], features[..., POSITIONS]),
+        "commitment": F.mse_loss(encoded, quantized.detach()),
+    }
+
+
+def windows(clips: list[Clip], indices: list[int], window: int, seed: int, epoch: int) -> torch.Tensor:
+    """One random window of each clip, reproducible from (seed, epoch, clip)."""
+    batch = []
+    for index in indices:
+        features = clips[index].features
+        start = np.random.default_rng([seed, epoch, index]).integers(0, len(features) - window + 1)
+        batch.append(features[start:start + window])
+    return torch.from_numpy(np.stack(batch))
+
+
+def save_vq_dir(vae: VQVAE, mean: np.ndarray, std: np.ndarray, directory) -> Path:
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(directory / "vae.safetensors"))
+    (directory / "config.json").write_text(json.dumps({"format": FORMAT, "vae": vae.config.to_dict()}, indent=2))
+    np.save(directory / "mean.npy", mean)
+    np.save(directory / "std.npy", std)
+    return directory
+
+
+def load_vq_dir(directory) -> tuple[VQVAE, np.ndarray, np.ndarray]:
+    from safetensors.torch import load_file
+
+    from server.model.checkpoint import CheckpointError, load_strict
+
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory}: not a trained motion tokenizer (no config.json; train one with `motiongpt train vq`)")
+    config = json.loads(config_path.read_text())
+    if config.get("format") != FORMAT:
+        raise CheckpointError(f"{directory}: unknown format {config.get('format')!r} (expected {FORMAT!r})")
+    vae = VQVAE(VQVAEConfig(**config["vae"]))
+    load_strict(vae, load_file(str(directory / "vae.safetensors")), "the VQ-VAE")
+    return vae.eval(), np.load(directory / "mean.npy"), np.load(directory / "std.npy")
+
+
+@torch.no_grad()
+def reconstruction_error_mm(vae: VQVAE, clips: list[Clip], mean, std) -> float:
+    """Mean per-joint position error (mm) of clips passed through codes and back."""
+    errors = []
+    step = vae.config.frames_per_token
+    for clip in clips:
+        usable = (len(clip.features) // step) * step
+        features = torch.from_numpy(clip.features[:usable])[None]
+        decoded = vae.decode(vae.encode(features))[0].numpy()
+        truth = joints_from_features(clip.features[:usable] * std + mean)
+        guess = joints_from_features(decoded * std + mean)
+        errors.append(np.linalg.norm(truth - guess, axis=-1).mean())
+    return 1000.0 * float(np.mean(errors))
+
+
+def train_vq(config_path, out, overrides=(), restart: bool = False, log=print) -> Path:
+    processes = Processes()
+    try:
+        return _train(load_config(config_path, DEFAULTS, overrides), Path(out), processes, restart, log)
+    finally:
+        processes.close()
+
+
+def _train(config: dict, out: Path, processes: Processes, restart: bool, log) -> Path:
+    data, train = config["data"], config["train"]
+    processes.set_threads(train["threads"])
+    vae_config = VQVAEConfig(**config["model"])
+    if train["window"] % vae_config.frames_per_token:
+        raise ValueError(f"train.window must be a multiple of {vae_config.frames_per_token}")
+    clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None)
+    mean, std = read_statistics(data["dir"])
+    run = RunDirectory(out, config, processes, restart)
+
+    torch.manual_seed(train["seed"])  # identical initial weights on every process
+    vae = VQVAE(vae_config).to(processes.device)
+    model = processes.wrap(Autoencoding(vae))
+    optimizer = ScheduledOptimizer(vae.parameters(), train)
+    codebook = EMACodebook(vae.quantizer.codebook, train["ema_decay"], processes)
+    state = {"model": vae, "optimizer": optimizer, "codebook": codebook}
+    step = run.resume(state)
+    per_epoch = len(batches_for_epoch(len(clips), train["batch"], 0, train["seed"], processes))
+    if processes.main:
+        log(f"vq: {len(clips)} training clips, {per_epoch} steps per epoch on each of {processes.world} process(es); "
+            f"{'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
+    totals, seen = {}, 0
+    while step < train["steps"]:
+        epoch, offset = epoch_and_offset(step, per_epoch)
+        indices = batches_for_epoch(len(clips), train["batch"], epoch, train["seed"], processes)[offset]
+        features = windows(clips, indices, train["window"], train["seed"], epoch).to(processes.device)
+        seed_step(train["seed"], processes.rank, step)
+        model.train()
+        reconstruction, encoded, quantized, codes = model(features)
+        parts = losses(features, reconstruction, encoded, quantized, train)
+        loss = parts["reconstruction"] + train["position_weight"] * parts["positions"] + train["commitment"] * parts["commitment"]
+        rate = optimizer.step(step, loss)
+        usage = codebook.update(encoded.detach().reshape(-1, encoded.shape[-1]), codes)
+        step += 1
+        for name, value in {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}.items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+        seen += 1
+        if step % train["log_every"] == 0 or step == train["steps"]:
+            averaged = mean_over_processes(totals, seen, processes)
+            run.log(step, {**averaged, **usage, "lr": rate})
+            if processes.main:
+                log(f"vq step {step}: loss {averaged['loss']:.4f} (reconstruction {averaged['reconstruction']:.4f}), "
+                    f"perplexity {usage['perplexity']:.0f}, dead codes {usage['dead_codes']:.0f}")
+            totals, seen = {}, 0
+        if step % train["checkpoint_every"] == 0 or step == train["steps"]:
+            run.save(step, state)
+    result = out / "vq"
+    if processes.main:
+        save_vq_dir(vae, mean, std, result)
+        vae.eval()
+        validation = load_clips(data["dir"], "val", min_frames=vae_config.frames_per_token * 2)[:train["validation_clips"]]
+        error = reconstruction_error_mm(vae, validation, mean, std)
+        run.log(step, {"validation_mpjpe_mm": error})
+        run.plot("motion VQ-VAE")
+        log(f"vq: done at step {step}; validation reconstruction MPJPE {error:.1f} mm; tokenizer in {result}")
+    write_digest(vae, out, processes)
+    return result

@@ -1,0 +1,39 @@
+"""A small corpus in HumanML3D's layout, written from smooth random motions: what the
+training tests read (the synthesizer's own corpus is tested on its own)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from retarget.humanml3d import features_from_joints
+from tests.motions import smooth_random_joints
+
+_ACTIONS = ["walks forward", "turns around", "waves", "jumps", "squats", "kicks"]
+
+
+def write_corpus(directory: Path, clips: int = 24, frames: int = 60) -> Path:
+    directory = Path(directory)
+    (directory / "new_joint_vecs").mkdir(parents=True)
+    (directory / "new_joints").mkdir()
+    (directory / "texts").mkdir()
+    names, features = [], []
+    for k in range(clips):
+        name = f"{k:06d}"
+        joints = smooth_random_joints(frames=frames + k % 5, seed=k, walk_speed=k % 3, turn_degrees=20 * (k % 4))
+        feature = features_from_joints(joints).astype(np.float32)
+        np.save(directory / "new_joints" / f"{name}.npy", joints.astype(np.float32))
+        np.save(directory / "new_joint_vecs" / f"{name}.npy", feature)
+        action = _ACTIONS[k % len(_ACTIONS)]
+        lines = [f"a person {action}#a/DET person/NOUN#0.0#0.0", f"someone {action}#someone/PRON#0.0#0.0"]
+        if k % 6 == 0:  # HumanML3D-style caption of a part of the clip
+            lines.append(f"a person {action} briefly#a/DET person/NOUN#0.5#2.5")
+        (directory / "texts" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        names.append(name)
+        features.append(feature)
+    train, val, test = names[: clips * 3 // 4], names[clips * 3 // 4: clips * 7 // 8], names[clips * 7 // 8:]
+    for split, members in (("train", train), ("val", val), ("test", test)):
+        (directory / f"{split}.txt").write_text("\n".join(members) + "\n")
+    stacked = np.concatenate([features[names.index(n)] for n in train])
+    np.save(directory / "Mean.npy", stacked.mean(0).astype(np.float32))
+    np.save(directory / "Std.npy", (stacked.std(0) + 1e-3).astype(np.float32))
+    return directory
