@@ -33,7 +33,7 @@ POSITIONS = slice(4, 67)  # root-relative joint positions in the 263-d features
 DEFAULTS = {
     "data": {"dir": "", "limit": 0},
     "model": {f.name: f.default for f in fields(VQVAEConfig)},
-    "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "ema_decay": 0.99,
+    "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "ema_decay": 0.99, "dead_share": 0.125,
               "validation_clips": 64},
 }
 
@@ -43,9 +43,10 @@ class EMACodebook:
     and draws reset vectors broadcast from rank 0, so the codebook stays identical on all
     processes without being a gradient-trained parameter."""
 
-    def __init__(self, codebook: torch.Tensor, decay: float, processes: Processes):
+    def __init__(self, codebook: torch.Tensor, decay: float, dead_share: float, processes: Processes):
         self.codebook = codebook  # the model's buffer, updated in place
         self.decay = decay
+        self.dead_share = dead_share
         self.processes = processes
         size, dim = codebook.shape
         self.count = torch.zeros(size, device=codebook.device)
@@ -72,7 +73,9 @@ class EMACodebook:
         self.processes.all_reduce_sum(sums)
         self.count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        used = self.count >= 1.0
+        # A code is dead when it gets under a share of an even split of the vectors;
+        # with MotionGPT's batch (4096 vectors, 512 codes) a share of 1/8 is its 1.0.
+        used = self.count >= self.dead_share * counts.sum() / size
         replacement = self._random_rows(vectors, size)
         self.codebook.copy_(torch.where(used[:, None], self.sum / self.count.clamp(min=1e-6)[:, None], replacement))
         share = counts / counts.sum()
@@ -155,7 +158,8 @@ def load_vq_dir(directory) -> tuple[VQVAE, np.ndarray, np.ndarray]:
 
 @torch.no_grad()
 def reconstruction_error_mm(vae: VQVAE, clips: list[Clip], mean, std) -> float:
-    """Mean per-joint position error (mm) of clips passed through codes and back."""
+    """MPJPE (mm) of clips passed through codes and back: joint positions relative to the
+    pelvis, as MotionGPT reports its tokenizer's reconstruction."""
     errors = []
     step = vae.config.frames_per_token
     for clip in clips:
@@ -164,6 +168,7 @@ def reconstruction_error_mm(vae: VQVAE, clips: list[Clip], mean, std) -> float:
         decoded = vae.decode(vae.encode(features))[0].numpy()
         truth = joints_from_features(clip.features[:usable] * std + mean)
         guess = joints_from_features(decoded * std + mean)
+        truth, guess = truth - truth[:, :1], guess - guess[:, :1]
         errors.append(np.linalg.norm(truth - guess, axis=-1).mean())
     return 1000.0 * float(np.mean(errors))
 
@@ -190,7 +195,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     vae = VQVAE(vae_config).to(processes.device)
     model = processes.wrap(Autoencoding(vae))
     optimizer = ScheduledOptimizer(vae.parameters(), train)
-    codebook = EMACodebook(vae.quantizer.codebook, train["ema_decay"], processes)
+    codebook = EMACodebook(vae.quantizer.codebook, train["ema_decay"], train["dead_share"], processes)
     state = {"model": vae, "optimizer": optimizer, "codebook": codebook}
     step = run.resume(state)
     per_epoch = len(batches_for_epoch(len(clips), train["batch"], 0, train["seed"], processes))

@@ -1,0 +1,169 @@
+"""Training both stages on a small corpus: configs, the corpus reader, resuming, the loss
+log, DDP under torchrun with two CPU processes, and models the server loads."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.cli import main as cli
+from server.model.store import load_model_dir
+from server.train.config import ConfigError
+from server.train.corpus import CorpusError, load_clips
+from server.train.lm import train_lm
+from server.train.vq import load_vq_dir, train_vq
+from tests.corpus import write_corpus
+
+CONFIGS = Path(__file__).resolve().parent.parent / "server" / "train" / "configs"
+VQ_TINY, LM_TINY = CONFIGS / "vq-tiny.toml", CONFIGS / "lm-tiny.toml"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def vq_run(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vq")
+    train_vq(VQ_TINY, out, [f"data.dir='{corpus}'"], log=lambda line: None)
+    return out
+
+
+def rows(run: Path) -> list[dict]:
+    with open(run / "losses.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def digest(run: Path, rank: int = 0) -> str:
+    return (run / "digests" / f"rank{rank}.sha256").read_text().strip()
+
+
+def test_corpus_reader_splits_captioned_segments_and_normalizes(corpus):
+    clips = load_clips(corpus, "train")
+    names = [c.name for c in clips]
+    assert "000000#0.5-2.5" in names and "000000" in names  # the part caption is a clip of its own
+    part = clips[names.index("000000#0.5-2.5")]
+    assert len(part.features) == 40 and part.captions == ["a person walks forward briefly"]
+    whole = clips[names.index("000000")]
+    assert whole.captions == ["a person walks forward", "someone walks forward"]
+    everything = np.concatenate([c.features for c in clips if "#" not in c.name])
+    assert abs(everything.mean()) < 0.05  # normalized with the train split's statistics
+
+
+def test_corpus_reader_names_what_is_wrong(corpus, tmp_path):
+    broken = write_corpus(tmp_path / "broken", clips=8)
+    (broken / "Std.npy").unlink()
+    with pytest.raises(CorpusError, match="Std.npy is missing"):
+        load_clips(broken, "train")
+    other = write_corpus(tmp_path / "other", clips=8)
+    np.save(other / "new_joint_vecs" / "000001.npy", np.zeros((10, 12), np.float32))
+    with pytest.raises(CorpusError, match="000001.npy: expected finite"):
+        load_clips(other, "train")
+    with pytest.raises(CorpusError, match="unknown split"):
+        load_clips(corpus, "training")
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("train.stepz=3", "unknown key train.stepz"),
+    ("train.steps='many'", "train.steps must be int"),
+    ("optimizer.lr=1", "unknown section"),
+    ("steps=3", "expected section.key=value"),
+])
+def test_bad_configuration_gets_a_one_line_error(corpus, tmp_path, capsys, setting, message):
+    code = cli(["train", "vq", "--config", str(VQ_TINY), "--out", str(tmp_path / "run"), "--set", f"data.dir='{corpus}'",
+                "--set", setting])
+    error = capsys.readouterr().err.strip()
+    assert code == 1 and message in error and "\n" not in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_vq_run_writes_tokenizer_log_and_curve(vq_run, corpus):
+    vae, mean, std = load_vq_dir(vq_run / "vq")
+    assert vae.config.codebook_size == 32 and mean.shape == (263,)
+    log = rows(vq_run)
+    assert [r["step"] for r in log] == ["2", "4", "6"]
+    assert all(np.isfinite(float(r["loss"])) for r in log) and float(log[-1]["validation_mpjpe_mm"]) > 0
+    assert (vq_run / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The tokenizer round-trips a clip's features through codes.
+    features = load_clips(corpus, "val")[0].features[:16]
+    import torch
+
+    codes = vae.encode(torch.from_numpy(features)[None])
+    assert codes.shape == (1, 4) and int(codes.max()) < 32
+
+
+def test_resumed_run_continues_exactly_where_it_stopped(corpus, tmp_path):
+    settings = [f"data.dir='{corpus}'", "train.schedule='constant'"]
+    train_vq(VQ_TINY, tmp_path / "straight", settings, log=lambda line: None)
+    lines = []
+    train_vq(VQ_TINY, tmp_path / "stopped", settings + ["train.steps=4"], log=lines.append)
+    train_vq(VQ_TINY, tmp_path / "stopped", settings, log=lines.append)
+    assert any("resuming at step 4" in line for line in lines)
+    assert [r["step"] for r in rows(tmp_path / "stopped")] == ["2", "4", "6"]
+    # Data order, code resets and optimizer state all continue: the weights are the same bits.
+    assert digest(tmp_path / "stopped") == digest(tmp_path / "straight")
+
+
+def test_run_directory_refuses_another_configuration(corpus, tmp_path):
+    train_vq(VQ_TINY, tmp_path / "run", [f"data.dir='{corpus}'", "train.steps=2"], log=lambda line: None)
+    with pytest.raises(ConfigError, match="model.width"):
+        train_vq(VQ_TINY, tmp_path / "run", [f"data.dir='{corpus}'", "model.width=64"], log=lambda line: None)
+    train_vq(VQ_TINY, tmp_path / "run", [f"data.dir='{corpus}'", "model.width=64", "train.steps=2"], restart=True,
+             log=lambda line: None)
+    assert load_vq_dir(tmp_path / "run" / "vq")[0].config.width == 64
+
+
+def test_training_lowers_the_losses(corpus, tmp_path):
+    settings = [f"data.dir='{corpus}'", "train.steps=150", "train.log_every=25", "train.checkpoint_every=50",
+                "train.lr=2e-3", "train.warmup=5"]
+    train_vq(VQ_TINY, tmp_path / "vq", settings, log=lambda line: None)
+    vq_log = rows(tmp_path / "vq")
+    assert float(vq_log[-1]["reconstruction"]) < 0.9 * float(vq_log[0]["reconstruction"])
+    train_lm(LM_TINY, tmp_path / "lm", settings + [f"model.vq='{tmp_path / 'vq' / 'vq'}'", "train.lr=3e-3"],
+             log=lambda line: None)
+    lm_log = rows(tmp_path / "lm")
+    assert float(lm_log[-1]["loss"]) < 0.4 * float(lm_log[0]["loss"])
+    validation = [float(r["validation_loss"]) for r in lm_log if r["validation_loss"]]
+    assert len(validation) == 3 and validation[-1] < 0.5 * float(lm_log[0]["loss"])
+
+
+def test_lm_run_makes_a_model_that_loads_and_runs_all_tasks(corpus, vq_run, tmp_path, capsys):
+    model_dir = train_lm(LM_TINY, tmp_path, [f"data.dir='{corpus}'", f"model.vq='{vq_run / 'vq'}'"], log=lambda line: None)
+    assert (tmp_path / "tokenizer" / "spiece.model").exists()
+    model = load_model_dir(model_dir)
+    motions = model.generate("a person walks forward", frames=24, seed=1)
+    assert motions[0].shape == (24, 22, 3) and np.all(np.isfinite(motions[0]))
+    assert isinstance(model.caption(motions[0]), str)
+    assert model.predict(motions[0], frames=8).shape == (32, 22, 3)
+    assert model.inbetween(motions[0], 8, 16).shape == (24, 22, 3)
+    assert cli(["info", "--model", str(model_dir)]) == 0
+    assert '"codebook_size": 32' in capsys.readouterr().out
+
+
+def _torchrun(*args) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "server.cli", "train", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_torchrun_two_processes_keep_identical_weights_and_resume(corpus, tmp_path):
+    run = tmp_path / "vq"
+    _torchrun("vq", "--config", str(VQ_TINY), "--out", str(run), "--set", f"data.dir='{corpus}'", "--set", "train.steps=4")
+    resumed = _torchrun("vq", "--config", str(VQ_TINY), "--out", str(run), "--set", f"data.dir='{corpus}'")
+    assert "resuming at step 4" in resumed.stdout
+    assert resumed.stdout.count("vq step 6") == 1  # rank 0 alone logs
+    assert digest(run, 0) == digest(run, 1)
+    assert [r["step"] for r in rows(run)] == ["2", "4", "6"]
+    lm = tmp_path / "lm"
+    _torchrun("lm", "--config", str(LM_TINY), "--out", str(lm), "--set", f"data.dir='{corpus}'",
+              "--set", f"model.vq='{run / 'vq'}'")
+    assert digest(lm, 0) == digest(lm, 1)
+    assert load_model_dir(lm / "model").codebook_size == 32
