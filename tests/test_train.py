@@ -127,9 +127,10 @@ def test_training_lowers_the_losses(corpus, tmp_path):
     train_lm(LM_TINY, tmp_path / "lm", settings + [f"model.vq='{tmp_path / 'vq' / 'vq'}'", "train.lr=3e-3"],
              log=lambda line: None)
     lm_log = rows(tmp_path / "lm")
-    assert float(lm_log[-1]["loss"]) < 0.4 * float(lm_log[0]["loss"])
+    chance = np.log(len(load_model_dir(tmp_path / "lm" / "model").tokenizer))  # uniform guessing
+    assert float(lm_log[-1]["loss"]) < 0.4 * chance
     validation = [float(r["validation_loss"]) for r in lm_log if r["validation_loss"]]
-    assert len(validation) == 3 and validation[-1] < 0.5 * float(lm_log[0]["loss"])
+    assert len(validation) == 3 and validation[-1] < 0.6 * chance
 
 
 def test_lm_run_makes_a_model_that_loads_and_runs_all_tasks(corpus, vq_run, tmp_path, capsys):

@@ -122,6 +122,11 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     t5 = {k: v for k, v in model_config.items() if k not in ("vq", "name", "vocab_size")}
     model = MotionGPT.untrained(tokenizer, vae.config, t5, mean, std, name=model_config["name"], seed=train["seed"])
     model.vae = vae
+    with torch.no_grad():
+        # Hugging Face initializes an untied output layer with unit variance, which gives
+        # logits of size sqrt(d_model) and a first loss near 50; MotionGPT starts from
+        # pretrained T5 and never meets this. Scale it as the tied layer would be.
+        model.lm.lm_head.weight.normal_(0.0, model.lm.config.d_model ** -0.5)
     lm = model.lm.to(processes.device)
     wrapped = processes.wrap(lm)
     optimizer = ScheduledOptimizer(lm.parameters(), train)
