@@ -188,24 +188,28 @@ def _train(args) -> None:
     # Training logs go to stdout on rank 0; transformers' own advice is not for users.
     if args.stage == "vq":
         from server.train.vq import train_vq as run
-    else:
+    elif args.stage == "lm":
         from server.train.lm import train_lm as run
+    else:
+        from server.eval.retrieval import train_retrieval as run
     run(args.config, args.out, overrides=args.set, restart=args.restart, log=lambda line: print(line, flush=True))
 
 
 def _add_train_commands(commands) -> None:
     train = commands.add_parser(
         "train",
-        help="train the motion tokenizer (vq) or the language model (lm)",
+        help="train the motion tokenizer (vq), the language model (lm) or the evaluator (retrieval)",
         description=(
             "Train one stage on a corpus in HumanML3D's layout. Runs resume from OUT/checkpoint.pt; "
             "losses go to OUT/losses.csv and OUT/losses.png. The same command runs under "
             "`torchrun --nproc_per_node N -m server.cli train ...` with DDP."
         ),
     )
-    train.add_argument("stage", choices=("vq", "lm"), help="vq: motion VQ-VAE (stage 1); lm: T5 over text and motion tokens (stage 2)")
+    train.add_argument("stage", choices=("vq", "lm", "retrieval"),
+                       help="vq: motion VQ-VAE (stage 1); lm: T5 over text and motion tokens (stage 2); "
+                            "retrieval: the motion-text model `motiongpt eval` measures with")
     train.add_argument("--config", required=True, help="a TOML file (see server/train/configs/)")
-    train.add_argument("--out", required=True, help="the run directory (vq writes OUT/vq, lm writes OUT/model)")
+    train.add_argument("--out", required=True, help="the run directory (vq writes OUT/vq, lm OUT/model, retrieval OUT/evaluator)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a configuration value, e.g. --set train.steps=100 --set data.dir=corpus")
     train.add_argument("--restart", action="store_true", help="discard OUT's checkpoint and log and start over")
