@@ -6,6 +6,7 @@ Each subcommand imports what it needs when it runs, so light commands such as
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _convert(args) -> None:
@@ -195,6 +196,16 @@ def _train(args) -> None:
     run(args.config, args.out, overrides=args.set, restart=args.restart, log=lambda line: print(line, flush=True))
 
 
+def _eval(args) -> None:
+    from server.eval.report import evaluate
+    from server.eval.retrieval import load_evaluator
+
+    model = _load_model(args)
+    evaluate(model, load_evaluator(args.evaluator), args.data, args.out, clips=args.clips, samples=args.samples,
+             multimodal_texts=args.multimodal_texts, seed=args.seed, log=lambda line: print(line, flush=True))
+    print((Path(args.out) / "results.md").read_text())
+
+
 def _add_train_commands(commands) -> None:
     train = commands.add_parser(
         "train",
@@ -214,6 +225,17 @@ def _add_train_commands(commands) -> None:
                        help="override a configuration value, e.g. --set train.steps=100 --set data.dir=corpus")
     train.add_argument("--restart", action="store_true", help="discard OUT's checkpoint and log and start over")
     train.set_defaults(run=_train)
+
+    evaluation = commands.add_parser("eval", help="measure a model on a corpus's test split (writes results.md, .json, .png)")
+    _add_model_options(evaluation)
+    evaluation.add_argument("--data", required=True, help="the corpus (HumanML3D layout) whose test split is measured")
+    evaluation.add_argument("--evaluator", required=True, help="the retrieval model (`motiongpt train retrieval` -> OUT/evaluator)")
+    evaluation.add_argument("--out", required=True, help="where results.md, results.json and results.png go")
+    evaluation.add_argument("--clips", type=int, default=256, help="test clips to measure (default 256)")
+    evaluation.add_argument("--samples", type=int, default=10, help="motions per text for multimodality")
+    evaluation.add_argument("--multimodal-texts", type=int, default=32, help="texts used for multimodality")
+    evaluation.add_argument("--seed", type=int, default=0)
+    evaluation.set_defaults(run=_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,183 @@
+"""`motiongpt eval`: every task of a model measured on a corpus's test split.
+
+The test split's captions use phrasings that training never saw (the corpus holds them
+out), so text-to-motion and captioning are measured on new wordings. Results go to
+OUT/results.md (the table the README shows), OUT/results.json and OUT/*.png.
+
+    motiongpt eval --model DIR --data CORPUS --evaluator runs/retrieval/evaluator --out out/eval
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from retarget.humanml3d import features_from_joints, joints_from_features
+from server.train.corpus import load_clips, read_statistics
+
+from . import metrics
+from .captions import action_words, coco_scores, embedding_similarity, names_action
+
+MIN_FRAMES = 40
+
+
+def _labels(directory: Path) -> dict[str, str]:
+    """Clip id -> its (first) action, from the corpus's clips.jsonl when it has one."""
+    path = directory / "clips.jsonl"
+    if not path.is_file():
+        return {}
+    labels = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if entry.get("actions"):
+                labels[entry["id"]] = entry["actions"][0]["action"]
+    return labels
+
+
+def _generate_features(model, caption: str, frames: int, seed: int, sampling) -> np.ndarray:
+    codes = model.motion_tokens(f"Generate motion: {caption}", max(1, frames // model.frames_per_token), sampling, seed)
+    return model.features_from_codes(codes)
+
+
+def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: int = 32, samples: int = 10,
+             seed: int = 0, log=print) -> dict:
+    from server.model.motiongpt import Sampling
+
+    data, out = Path(data), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mean, std = read_statistics(data)
+    test = [c for c in load_clips(data, "test", min_frames=MIN_FRAMES) if c.captions and "#" not in c.name][:clips]
+    if len(test) < 32:
+        raise ValueError(f"{data}: the test split has {len(test)} captioned clips of {MIN_FRAMES}+ frames; at least 32 are needed")
+    raw = [c.features * std + mean for c in test]
+    sampling = Sampling()
+    results = {"clips": len(test), "model": model.name}
+
+    log(f"eval: text-to-motion on {len(test)} clips")
+    captions = [c.captions[0] for c in test]
+    generated = [_generate_features(model, caption, len(f), seed + i, sampling) for i, (caption, f) in enumerate(zip(captions, raw))]
+    text_embeddings = evaluator.texts(captions)
+    real_embeddings = evaluator.motions(raw)
+    generated_embeddings = evaluator.motions(generated)
+    top = metrics.r_precision(text_embeddings, generated_embeddings)
+    real_top = metrics.r_precision(text_embeddings, real_embeddings)
+    per_text = np.stack([evaluator.motions([_generate_features(model, captions[i], len(raw[i]), 1000 + s, sampling)
+                                            for s in range(samples)]) for i in range(min(multimodal_texts, len(test)))])
+    results["text_to_motion"] = {
+        "r_precision": top.tolist(), "real_r_precision": real_top.tolist(),
+        "fid": metrics.frechet_distance(real_embeddings, generated_embeddings),
+        "matching": metrics.matching_distance(text_embeddings, generated_embeddings),
+        "real_matching": metrics.matching_distance(text_embeddings, real_embeddings),
+        "diversity": metrics.diversity(generated_embeddings), "real_diversity": metrics.diversity(real_embeddings),
+        "multimodality": metrics.multimodality(per_text),
+    }
+
+    log("eval: captioning")
+    joints = [joints_from_features(f) for f in raw]
+    written = [model.caption(j) for j in joints]
+    references = [c.captions for c in test]
+    results["captioning"] = {**coco_scores(written, references),
+                             "embedding_similarity": embedding_similarity(evaluator.sentences, written, references)}
+    labels = _labels(data)
+    if labels:
+        train_captions = {}
+        for clip in load_clips(data, "train", min_frames=1):
+            action = labels.get(clip.name.split("#")[0])
+            if action:
+                train_captions.setdefault(action, []).extend(clip.captions)
+        naming = action_words(train_captions)
+        judged = [(labels[c.name], names_action(w, labels[c.name], naming)) for c, w in zip(test, written) if c.name in labels]
+        results["captioning"]["names_action"] = float(np.mean([hit for _, hit in judged]))
+        per_action = {}
+        for action, hit in judged:
+            per_action.setdefault(action, []).append(hit)
+        results["captioning"]["names_action_per_action"] = {a: float(np.mean(h)) for a, h in sorted(per_action.items())}
+    results["captioning"]["examples"] = [{"reference": r[0], "generated": w} for r, w in zip(references[:8], written[:8])]
+
+    log("eval: motion tokenizer reconstruction")
+    errors = []
+    for f in raw:
+        usable = (len(f) // model.frames_per_token) * model.frames_per_token
+        decoded = model.features_from_codes(model.codes_from_features(f[:usable]))
+        truth, guess = joints_from_features(f[:usable]), joints_from_features(decoded)
+        errors.append(np.linalg.norm((truth - truth[:, :1]) - (guess - guess[:, :1]), axis=-1).mean())
+    results["reconstruction_mpjpe_mm"] = 1000 * float(np.mean(errors))
+
+    log("eval: prediction and in-between")
+    ade, fde, boundary, filled_real, filled_generated = [], [], [], [], []
+    for i, j in enumerate(joints):
+        given = max(model.frames_per_token + 1, int(0.4 * len(j)))
+        predicted = model.predict(j[:given], frames=len(j) - given, seed=seed + i, sampling=sampling)
+        horizon = min(len(predicted), len(j))
+        error = np.linalg.norm(predicted[given:horizon] - j[given:horizon], axis=-1).mean(-1)
+        ade.append(error.mean())
+        fde.append(error[-1])
+        start, end = len(j) // 4, (3 * len(j)) // 4
+        filled = model.inbetween(j, start, end, seed=seed + i, sampling=sampling)
+        boundary.append(np.linalg.norm(filled[[start, end - 1]] - j[[start, end - 1]], axis=-1).mean())
+        filled_real.append(features_from_joints(j[start - 1:end + 1]))
+        filled_generated.append(features_from_joints(filled[start - 1:end + 1]))
+    results["prediction"] = {"ade_m": float(np.mean(ade)), "fde_m": float(np.mean(fde))}
+    results["inbetween"] = {"boundary_error_m": float(np.mean(boundary)),
+                            "fid": metrics.frechet_distance(evaluator.motions(filled_real), evaluator.motions(filled_generated))}
+
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(markdown_table(results))
+    _plots(results, out)
+    log(f"eval: wrote {out / 'results.md'}")
+    return results
+
+
+def markdown_table(r: dict) -> str:
+    t, c = r["text_to_motion"], r["captioning"]
+    rows = [
+        ("Text-to-motion R-precision top-1 / 2 / 3", " / ".join(f"{v:.3f}" for v in t["r_precision"]),
+         " / ".join(f"{v:.3f}" for v in t["real_r_precision"])),
+        ("Text-to-motion FID", f"{t['fid']:.3f}", "0"),
+        ("Matching distance", f"{t['matching']:.3f}", f"{t['real_matching']:.3f}"),
+        ("Diversity", f"{t['diversity']:.3f}", f"{t['real_diversity']:.3f}"),
+        ("Multimodality", f"{t['multimodality']:.3f}", ""),
+        ("Caption BLEU-1 / BLEU-4", f"{c['bleu_1']:.3f} / {c['bleu_4']:.3f}", ""),
+        ("Caption ROUGE-L / CIDEr", f"{c['rouge_l']:.3f} / {c['cider']:.3f}", ""),
+        ("Caption embedding similarity (MiniLM cosine)", f"{c['embedding_similarity']:.3f}", ""),
+    ]
+    if "names_action" in c:
+        rows.append(("Caption names the right action", f"{c['names_action']:.1%}", ""))
+    rows += [
+        ("VQ reconstruction MPJPE", f"{r['reconstruction_mpjpe_mm']:.1f} mm", ""),
+        ("Prediction ADE / FDE", f"{r['prediction']['ade_m']:.3f} m / {r['prediction']['fde_m']:.3f} m", ""),
+        ("In-between boundary error", f"{r['inbetween']['boundary_error_m'] * 1000:.1f} mm", ""),
+        ("In-between FID (filled part)", f"{r['inbetween']['fid']:.3f}", "0"),
+    ]
+    lines = [f"Model `{r['model']}` on {r['clips']} held-out test clips (held-out caption phrasings).", "",
+             "| metric | model | real motion |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {real} |" for name, value, real in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(results: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    t = results["text_to_motion"]
+    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4), dpi=100)
+    ks = np.arange(1, 4)
+    axes[0].bar(ks - 0.2, t["r_precision"], 0.4, label="generated")
+    axes[0].bar(ks + 0.2, t["real_r_precision"], 0.4, label="real")
+    axes[0].set_xticks(ks, [f"top-{k}" for k in ks])
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("text-to-motion R-precision")
+    axes[0].legend()
+    per_action = results["captioning"].get("names_action_per_action", {})
+    if per_action:
+        axes[1].barh(list(per_action), list(per_action.values()))
+        axes[1].set_xlim(0, 1)
+        axes[1].set_title("caption names the action")
+    else:
+        axes[1].axis("off")
+    figure.tight_layout()
+    figure.savefig(out / "results.png")
+    pyplot.close(figure)

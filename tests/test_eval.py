@@ -1,0 +1,91 @@
+"""`motiongpt eval`'s metrics on cases with known answers, and a whole run on a small
+corpus with small trained models."""
+
+import json
+
+import numpy as np
+import pytest
+
+from server.cli import main as cli
+from server.eval import metrics
+from server.eval.captions import action_words, coco_scores, names_action
+from server.eval.retrieval import SentenceEncoder
+from tests.corpus import write_corpus
+
+
+def test_r_precision_counts_how_often_the_true_motion_is_nearest():
+    rng = np.random.default_rng(0)
+    motion = 10.0 * np.eye(64)  # far apart from each other
+    assert metrics.r_precision(motion, motion).tolist() == [1.0, 1.0, 1.0]
+    # Each text 60% of the way to the next pair's motion: its own motion comes second
+    # (except the last of each batch of 32, whose "next" is in another batch).
+    text = motion + 0.6 * (np.roll(motion, -1, axis=0) - motion)
+    top = metrics.r_precision(text, motion, batch=32)
+    assert top.tolist() == [1 / 32, 1.0, 1.0]
+    shuffled = metrics.r_precision(rng.normal(size=(320, 8)), rng.normal(size=(320, 8)))
+    assert abs(shuffled[0] - 1 / 32) < 0.03  # chance
+
+
+def test_frechet_distance_of_gaussians_matches_its_closed_form():
+    rng = np.random.default_rng(1)
+    sample = rng.normal(size=(2000, 4))
+    sample -= sample.mean(0)
+    real = sample @ np.linalg.inv(np.linalg.cholesky(np.cov(sample, rowvar=False))).T  # mean 0, covariance I exactly
+    assert metrics.frechet_distance(real, real) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.frechet_distance(real, real + [3.0, 0, 0, 0]) == pytest.approx(9.0)
+    assert metrics.frechet_distance(real, 2.0 * real) == pytest.approx(4.0)  # tr(I + 4I - 2 * 2I)
+    assert metrics.frechet_distance(real, rng.normal(size=(2000, 4))) < 0.05
+
+
+def test_diversity_and_multimodality():
+    rng = np.random.default_rng(2)
+    spread = rng.normal(size=(500, 16))
+    assert metrics.diversity(spread) == pytest.approx(np.sqrt(2 * 16), rel=0.1)
+    assert metrics.diversity(np.ones((500, 16))) == 0.0
+    same = np.repeat(rng.normal(size=(8, 1, 16)), 10, axis=1)
+    assert metrics.multimodality(same) == 0.0
+
+
+def test_caption_scores_and_action_words():
+    scores = coco_scores(["a person walks forward", "someone jumps"], [["a person walks forward"], ["someone jumps up"]])
+    assert scores["bleu_1"] > 0.8 and scores["rouge_l"] > 0.8
+    bad = coco_scores(["the cat sat", "blue sky"], [["a person walks forward"], ["someone jumps up"]])
+    assert bad["bleu_1"] < 0.1 and bad["cider"] < scores["cider"]
+    naming = action_words({"walk": ["a person walks forward", "someone walks slowly"],
+                           "jump": ["a person jumps", "someone jumps high"]})
+    assert naming["walk"] == {"walks", "forward", "slowly"}
+    assert "person" not in naming["walk"]  # shared by both actions
+    assert names_action("the man walks away", "walk", naming) and not names_action("a person jumps", "walk", naming)
+
+
+def test_sentence_encoder_loads_offline_and_groups_paraphrases(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    encoder = SentenceEncoder()
+    vectors = encoder.encode(["a person walks forward", "someone strolls ahead", "a man does a backflip"])
+    assert vectors.shape == (3, 384)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    corpus = write_corpus(tmp_path / "corpus", clips=300, frames=48)
+    labels = ["walk", "turn", "wave", "jump", "squat", "kick"]
+    (corpus / "clips.jsonl").write_text("".join(
+        json.dumps({"id": f"{k:06d}", "actions": [{"action": labels[k % 6]}]}) + "\n" for k in range(300)))
+    common = ["--set", f"data.dir='{corpus}'", "--set", "train.threads=2"]
+    assert cli(["train", "vq", "--config", "server/train/configs/vq-tiny.toml", "--out", str(tmp_path / "vq"), *common]) == 0
+    assert cli(["train", "lm", "--config", "server/train/configs/lm-tiny.toml", "--out", str(tmp_path / "lm"), *common,
+                "--set", f"model.vq='{tmp_path / 'vq' / 'vq'}'"]) == 0
+    assert cli(["train", "retrieval", "--config", "server/eval/configs/retrieval.toml", "--out", str(tmp_path / "ret"),
+                *common, "--set", "train.steps=20", "--set", "train.batch=16"]) == 0
+    capsys.readouterr()
+    assert cli(["eval", "--model", str(tmp_path / "lm" / "model"), "--data", str(corpus), "--evaluator",
+                str(tmp_path / "ret" / "evaluator"), "--out", str(tmp_path / "eval"), "--clips", "32", "--samples", "2",
+                "--multimodal-texts", "2"]) == 0
+    table = (tmp_path / "eval" / "results.md").read_text()
+    assert table in capsys.readouterr().out
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["clips"] == 32 and len(results["text_to_motion"]["r_precision"]) == 3
+    assert 0.0 <= results["captioning"]["names_action"] <= 1.0
+    assert all(np.isfinite(results["text_to_motion"][k]) for k in ("fid", "matching", "diversity", "multimodality"))
+    assert (tmp_path / "eval" / "results.png").read_bytes()[:4] == b"\x89PNG"
