@@ -141,13 +141,14 @@ class Binding:
         ref_positions = rest_positions(self.offsets)
         smpl_leg = self._leg_length(lambda j: ref_positions[j])
         self.scale = rig_leg / smpl_leg
-        lowest = [j for j in (JOINT_INDEX["left_foot"], JOINT_INDEX["right_foot"], _LEFT_ANKLE, _RIGHT_ANKLE)
-                  if j in self.slot]
-        feet_rig = min(float(np.dot(heads[self.slot[j]], self.up)) for j in lowest)
-        feet_smpl = min(float(ref_positions[j, 1]) for j in lowest)
+        # Heights are measured down to the ankles: SMPL's rest foot is flat at ankle
+        # height, so its toes say nothing about the floor; the ankle's own height
+        # above the floor then scales with the legs.
+        ankles = (_LEFT_ANKLE, _RIGHT_ANKLE)
         pelvis = self.slot[0]
-        rig_height = float(np.dot(heads[pelvis], self.up)) - feet_rig
-        smpl_height = float(ref_positions[0, 1]) - feet_smpl
+        rig_height = float(np.dot(heads[pelvis] - 0.5 * (heads[self.slot[ankles[0]]] + heads[self.slot[ankles[1]]]),
+                                  self.up))
+        smpl_height = float(ref_positions[0, 1] - 0.5 * (ref_positions[ankles[0], 1] + ref_positions[ankles[1], 1]))
         self.lift = rig_height - self.scale * smpl_height
         self.pelvis_head = heads[pelvis]
 
