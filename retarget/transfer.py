@@ -189,8 +189,8 @@ class Binding:
             return None
 
         primary = first_usable(self._next_mapped(joint))
-        # The pelvis and the chest carry three limbs: align a whole frame (towards the
-        # spine / neck, and across the hips / collars).
+        # The pelvis and the chest carry three limbs: align a whole frame (across the
+        # hips / collars, and up the spine / neck).
         if joint in (0, JOINT_INDEX["spine3"]):
             pairs = (("left_hip", "right_hip"),) if joint == 0 else (("left_collar", "right_collar"),
                                                                     ("left_shoulder", "right_shoulder"))
@@ -201,7 +201,9 @@ class Binding:
                     ref_across = reference[a] - reference[b]
                     if primary is None:
                         return quat_to_matrix(quat_between(parent_delta @ rig_across, ref_across)) @ parent_delta
-                    return _frame_rotation(primary[0], rig_across, primary[1], ref_across)
+                    # The line across is matched exactly (it places the legs or arms),
+                    # the way up as near as it can be.
+                    return _frame_rotation(rig_across, primary[0], ref_across, primary[1])
         if primary is None:
             return parent_delta  # a leaf keeps its rest pose relative to its parent
         swing = quat_to_matrix(quat_between(parent_delta @ primary[0], primary[1]))
@@ -303,14 +305,17 @@ def _runs(flags: np.ndarray):
 
 
 def lock_targets(ankles: np.ndarray, contacts: np.ndarray, blend: int = 3) -> np.ndarray:
-    """Where each ankle (T, 3) should be: still during each contact (at its mean
-    position), eased in and out over `blend` frames around it so nothing pops."""
+    """Where each ankle (T, 3) should be: still during each contact (where it was when
+    the contact began), eased in and out over `blend` frames around it so nothing pops.
+    Between two contacts closer than the easing, the foot glides from one to the next."""
     frames = len(ankles)
     t = np.arange(frames)
     weighted = np.zeros_like(ankles)
     weights = np.zeros(frames)
+    held = np.zeros_like(ankles)
     for start, end in _runs(contacts):
-        anchor = ankles[start : end + 1].mean(axis=0)
+        anchor = ankles[start]
+        held[start : end + 1] = anchor
         before = np.clip((t - (start - blend - 1)) / (blend + 1), 0.0, 1.0)
         after = np.clip(((end + blend + 1) - t) / (blend + 1), 0.0, 1.0)
         w = np.minimum(before, after)
@@ -318,10 +323,11 @@ def lock_targets(ankles: np.ndarray, contacts: np.ndarray, blend: int = 3) -> np
         weighted += w[:, None] * anchor
         weights += w
     out = ankles.copy()
-    held = weights > 0
-    blended = weighted[held] / weights[held, None]
-    strength = np.minimum(weights[held], 1.0)[:, None]
-    out[held] = ankles[held] + strength * (blended - ankles[held])
+    easing = (weights > 0) & ~contacts
+    blended = weighted[easing] / weights[easing, None]
+    strength = np.minimum(weights[easing], 1.0)[:, None]
+    out[easing] = ankles[easing] + strength * (blended - ankles[easing])
+    out[contacts] = held[contacts]
     return out
 
 
