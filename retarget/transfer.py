@@ -74,12 +74,21 @@ _LEGS = ((JOINT_INDEX["left_hip"], JOINT_INDEX["left_knee"], _LEFT_ANKLE),
          (JOINT_INDEX["right_hip"], JOINT_INDEX["right_knee"], _RIGHT_ANKLE))
 
 
+def _depth(joint: int) -> int:
+    return 0 if PARENTS[joint] < 0 else 1 + _depth(PARENTS[joint])
+
+
+# Joints grouped by depth in the tree: one multiplication per level, not per joint.
+_LEVELS = [np.array([j for j in range(JOINT_COUNT) if _depth(j) == d]) for d in range(1, 8)]
+_LEVEL_PARENTS = [np.array([PARENTS[j] for j in level]) for level in _LEVELS]
+
+
 def global_rotations(local: np.ndarray) -> np.ndarray:
     """Global joint rotations (..., 22, 4) from local ones."""
     out = np.empty_like(local)
     out[..., 0, :] = local[..., 0, :]
-    for joint in range(1, JOINT_COUNT):
-        out[..., joint, :] = quat_mul(out[..., PARENTS[joint], :], local[..., joint, :])
+    for level, parents in zip(_LEVELS, _LEVEL_PARENTS):
+        out[..., level, :] = quat_mul(out[..., parents, :], local[..., level, :])
     return out
 
 
@@ -135,6 +144,33 @@ class Binding:
             parent_delta = deltas[self.slot[parent]] if parent >= 0 else np.eye(3)
             deltas[k] = self._reference_rotation(joint, heads, reference, parent_delta)
         self.delta = matrix_to_quat(deltas)  # D_b
+        self._frame_inv_delta = quat_mul(quat_conj(self.frame_q), self.delta)
+        self._rest_inv = quat_conj(self.rest)
+        # Channels straight from SMPL's local rotations: when the bone above b holds an
+        # SMPL ancestor of b's joint, Wp^-1 W_b = Dp^-1 B (local rotations on the path)
+        # B^-1 D_b, so q_b = [R^-1 Dp^-1 B] (locals) [B^-1 D_b R]: two products per frame.
+        self.paths = []
+        for k, joint in enumerate(self.joints):
+            parent = self.rig_parent[k]
+            path = [int(joint)]
+            stop = int(self.joints[parent]) if parent >= 0 else -1
+            while PARENTS[path[-1]] != stop and PARENTS[path[-1]] >= 0:
+                path.append(PARENTS[path[-1]])
+            if PARENTS[path[-1]] != stop:
+                self.paths = None  # the bone above is not an SMPL ancestor: go through W
+                break
+            self.paths.append(path[::-1])
+        if self.paths is not None:
+            parent_delta = np.where(self.rig_parent[:, None] >= 0, self.delta[np.maximum(self.rig_parent, 0)],
+                                    quat_identity((len(self.bones),)))
+            self._left = quat_mul(quat_mul(self._rest_inv, quat_conj(parent_delta)), self.frame_q)
+            self._right = quat_mul(self._frame_inv_delta, self.rest)
+            # As one 4x4 matrix per bone (columns: left e_i right), applied by matmul.
+            basis = np.eye(4)[:, None, :]
+            columns = quat_mul(quat_mul(self._left[None], basis), self._right[None])  # (4, M, 4)
+            self._sandwich = np.ascontiguousarray(np.transpose(columns, (1, 0, 2)))  # row i = column i
+            self._single = np.array([len(p) == 1 for p in self.paths])
+            self._single_joints = np.array([p[0] for p in self.paths])
 
         # Root: scale by leg length, keep the pelvis's height above the feet.
         rig_leg = self._leg_length(lambda j: heads[self.slot[j]])
@@ -214,16 +250,26 @@ class Binding:
     def world_changes(self, global_rot: np.ndarray) -> np.ndarray:
         """W (T, M, 4): each mapped bone's world rotation away from its rest pose."""
         g = global_rot[:, self.joints]
-        return quat_mul(quat_mul(quat_mul(self.frame_q, g), quat_conj(self.frame_q)), self.delta)
+        return quat_mul(quat_mul(self.frame_q, g), self._frame_inv_delta)
 
     def channels(self, world: np.ndarray) -> np.ndarray:
         """Pose rotations (T, M, 4) from world changes W (T, M, 4)."""
-        parent = np.where(self.rig_parent[None, :, None] >= 0, world[:, np.maximum(self.rig_parent, 0)],
-                          quat_identity(world.shape[:2]))
-        local = quat_mul(quat_conj(parent), world)
-        q = quat_mul(quat_mul(quat_conj(self.rest), local), self.rest)
-        q = np.where(q[:1, :, :1] < 0, -q, q)  # first frame with w >= 0, then continuous
-        return quat_make_continuous(q, axis=0)
+        parent = world[:, np.maximum(self.rig_parent, 0)]
+        parent[:, self.rig_parent < 0] = (1.0, 0.0, 0.0, 0.0)
+        # q = R^-1 Wp^-1 W R
+        q = quat_mul(quat_mul(self._rest_inv, quat_conj(parent)), quat_mul(world, self.rest))
+        return _continuous(q)
+
+    def channels_from_local(self, local: np.ndarray) -> np.ndarray:
+        """Pose rotations (T, M, 4) straight from SMPL local rotations (T, 22, 4)."""
+        path_rot = local[:, self._single_joints]
+        for k in np.flatnonzero(~self._single):
+            product = local[:, self.paths[k][0]]
+            for joint in self.paths[k][1:]:
+                product = quat_mul(product, local[:, joint])
+            path_rot[:, k] = product
+        q = (path_rot[..., None, :] @ self._sandwich)[..., 0, :]
+        return _continuous(q)
 
     def pelvis_target(self, pelvis_positions: np.ndarray) -> np.ndarray:
         """The pelvis head (T, 3) in armature space for SMPL pelvis positions (T, 3)."""
@@ -266,6 +312,16 @@ class Binding:
             else:
                 out[:, joint] = out[:, PARENTS[joint]]
         return out
+
+
+def _continuous(q: np.ndarray) -> np.ndarray:
+    """First frame with w >= 0, then each frame in the previous one's hemisphere, so
+    keys interpolate the short way."""
+    dots = np.empty(q.shape[:2])
+    dots[0] = q[0, :, 0]
+    np.einsum("tmi,tmi->tm", q[1:], q[:-1], out=dots[1:])
+    flips = np.cumsum(dots < 0, axis=0) & 1
+    return q * (1 - 2 * flips)[..., None]
 
 
 _BINDINGS = {}
@@ -374,13 +430,14 @@ def _check_motion(motion: Motion):
 
 def retarget(motion: Motion, rig: Rig, bone_map: dict, foot_lock: bool = False, blend: int = 3):
     """pose_from_motion's work, also returning the binding, the world changes W, the
-    pelvis heads and the contacts (used by tests and foot-skating measurements)."""
+    pelvis heads and the foot contacts (None without foot locking)."""
     _check_motion(motion)
     binding = bind(rig, bone_map, motion.offsets)
     world = binding.world_changes(global_rotations(motion.rotations))
     pelvis = binding.pelvis_target(motion.positions[:, 0])
-    contacts = foot_contacts(motion.positions, motion.fps)
+    contacts = None
     if foot_lock:
+        contacts = foot_contacts(motion.positions, motion.fps)
         world = lock_feet(binding, world, pelvis, contacts, blend)
     return binding, world, pelvis, contacts
 
@@ -407,10 +464,20 @@ def lock_feet(binding: Binding, world, pelvis_heads, contacts, blend: int = 3):
 
 def pose_from_motion(motion: Motion, rig: Rig, bone_map: dict, foot_lock: bool = False) -> Pose:
     """Pose channels that make `rig` perform `motion`."""
-    binding, world, pelvis, _ = retarget(motion, rig, bone_map, foot_lock)
+    if foot_lock:
+        binding, world, pelvis, _ = retarget(motion, rig, bone_map, foot_lock)
+        rotations = binding.channels(world)
+    else:
+        _check_motion(motion)
+        binding = bind(rig, bone_map, motion.offsets)
+        pelvis = binding.pelvis_target(motion.positions[:, 0])
+        if binding.paths is not None:
+            rotations = binding.channels_from_local(motion.rotations)
+        else:
+            rotations = binding.channels(binding.world_changes(global_rotations(motion.rotations)))
     return Pose(
         bones=binding.bone_names,
-        rotations=binding.channels(world),
+        rotations=rotations,
         root_bone=binding.root_bone,
         root_location=binding.root_location(pelvis),
         fps=float(motion.fps),
