@@ -440,6 +440,13 @@ def map_bones(rig: Rig) -> dict:
 
     Raises MappingError naming the required joints that could not be found.
     """
+    prefixes = {name.split("-", 1)[0] for name in rig.names if "-" in name}
+    if {"DEF", "ORG", "MCH"} <= prefixes:
+        raise MappingError(
+            "this is a generated Rigify rig: its DEF- and ORG- bones follow constraints from the control bones, "
+            "so keys on them would not move it, and retargeting onto Rigify's control bones is not supported yet; "
+            "retarget onto the metarig or onto a rig of plain deform bones"
+        )
     _, named = detect_convention(rig)
     if len(named) < 4:
         named = {}

@@ -323,3 +323,17 @@ def test_connected_pelvis_passes_root_motion_to_its_parent(wiggle):
     # The root bone is not rotated, so its location moves the pelvis head one for one.
     pelvis = binding.pelvis_head + pose.root_location @ rig.matrices[rig.index["root"]].T
     assert np.abs(pelvis - to_blender(wiggle.positions[:, 0])).max() < 1e-6
+
+
+def test_rigify_deform_bones_alone_are_mapped():
+    """A Rigify rig exported with its DEF- bones only (as for game engines) maps to them;
+    the metarig's own names map too."""
+    metarig = as_rig(humanoid("rigify", seed=2))
+    deform = _rename(metarig, tuple(f"DEF-{name}" for name in metarig.names))
+    expected = map_bones(metarig)
+    assert expected["left_hip"] == "thigh.L" and expected["head"] == "spine.006" and expected["neck"] == "spine.004"
+    assert map_bones(deform) == {j: f"DEF-{b}" for j, b in expected.items()}
+    controlled = _rename(metarig, tuple(f"ORG-{n}" if k % 3 == 0 else f"MCH-{n}" if k % 3 == 1 else f"DEF-{n}"
+                                        for k, n in enumerate(metarig.names)))
+    with pytest.raises(MappingError, match="generated Rigify rig"):
+        map_bones(controlled)

@@ -140,6 +140,7 @@ def scene(tmp_path_factory):
         dict(name="unusual6", bones=humanoid(names=unusual6, pose="A", spines=6, necks=3, seed=6), motion="wiggle"),
         dict(name="metarig", metarig=True, motion="clip", foot_lock=[False, True], round_trip=True),
         dict(name="bvh", bvh=str(bvh_path), motion="clip", round_trip=True),
+        dict(name="rigify_generated", metarig=True, generate=True, motion="wiggle"),
     ]
     for job in rigs:
         if "bones" in job:
@@ -287,3 +288,10 @@ def test_keys_are_quaternion_channels(scene):
     result = scene["mixamo_T"]["free"]
     assert result["rotation_modes"] == ["QUATERNION"]
     assert result["fcurves"] == 4 * 22 + 3
+
+
+def test_generated_rigify_rig_is_refused_with_a_reason(scene):
+    """Rigify's generated rig moves through constraints from its controls; keys on its
+    DEF- bones would do nothing, so it is refused with a message saying so."""
+    assert "generated Rigify rig" in scene["rigify_generated"]["error"]
+    assert "not supported yet" in scene["rigify_generated"]["error"]

@@ -71,6 +71,10 @@ def make_armature(job):
         bpy.ops.preferences.addon_enable(module="rigify")
         bpy.ops.object.armature_human_metarig_add()
         obj = bpy.context.object
+        if job.get("generate"):
+            before = set(bpy.data.objects)
+            bpy.ops.pose.rigify_generate()
+            obj = next(o for o in bpy.data.objects if o not in before and o.type == "ARMATURE")
         obj.name = job["name"]
         return obj
     if job.get("bvh"):
