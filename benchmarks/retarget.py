@@ -20,7 +20,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from retarget.skeleton import JOINT_COUNT, PARENTS  # noqa: E402
 from tests.motions import smooth_random_motion  # noqa: E402
 
 FRAMES = 196

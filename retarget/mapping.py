@@ -239,7 +239,7 @@ def guess_body_frame(rig: Rig) -> np.ndarray:
 
 def _structural_map(rig: Rig, frame: np.ndarray, known: dict) -> dict:
     """Joints read from the hierarchy and rest geometry; `known` joints are kept."""
-    local = (_points(rig) - 0.0) @ frame  # columns: left, up, forward
+    local = _points(rig) @ frame  # columns: left, up, forward
     heads = rig.heads @ frame
     tails = rig.tails @ frame
     height = local[:, 1].max() - local[:, 1].min()

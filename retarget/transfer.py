@@ -39,7 +39,7 @@ from .rotation import (
     quat_rotate,
     quat_to_matrix,
 )
-from .skeleton import JOINT_COUNT, JOINT_INDEX, JOINT_NAMES, PARENTS, REST_OFFSETS, rest_positions
+from .skeleton import JOINT_COUNT, JOINT_INDEX, PARENTS, REST_OFFSETS, rest_positions
 
 
 @dataclass
@@ -559,14 +559,7 @@ def joint_heads(rig: Rig, bone_map: dict, pose: Pose, offsets=REST_OFFSETS) -> d
     return {joint: by_bone[bone] for joint, bone in validate_bone_map(rig, bone_map).items()}
 
 
-def motion_in_armature_space(binding: Binding, positions: np.ndarray) -> np.ndarray:
-    """SMPL joint positions (T, 22, 3) in armature space, as the retargeted pelvis
-    places them (scaled by the leg ratio, lifted to the rig's height)."""
-    return (binding.scale * positions) @ binding.frame.T + binding.lift * binding.up
-
-
 __all__ = [
     "Pose", "Binding", "bind", "pose_from_motion", "motion_from_pose", "pose_from_matrices", "pose_heads",
     "joint_heads", "foot_contacts", "foot_skating", "lock_feet", "retarget", "global_rotations",
-    "JOINT_NAMES",
 ]

@@ -128,8 +128,6 @@ def humanoid(convention="mixamo", pose="T", spines=3, necks=1, fingers=True, twi
     for i, head in enumerate(neck_heads):
         tail = neck_heads[i + 1] if i + 1 < necks else J["head"]
         index = table["neck_index"](i, necks) if names is None else i
-        if convention == "rigify" and names is None:
-            index = table["neck_index"](i + (0 if i < necks - 1 else 0), necks)
         parent = add(name_of("neck", i=index), parent, head, tail)
     head_name = name_of("head", i=table["neck_index"](necks + 1, necks) if convention == "rigify" else None)
     head = add(head_name, parent, J["head"], J["head"] + [0, 0.2 * scale, 0.0])

@@ -21,7 +21,7 @@ from retarget.transfer import (
     pose_from_motion,
     retarget,
 )
-from retarget.rotation import quat_rotate, quat_to_matrix
+from retarget.rotation import quat_to_matrix
 from tests.motions import smooth_random_motion
 from tests.rigs import as_rig, humanoid, to_blender
 
