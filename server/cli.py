@@ -17,9 +17,32 @@ def _convert(args) -> None:
     for role, fmt, path in (("--from", source_format, args.input), ("--to", target_format, args.output)):
         if fmt is None:
             raise ValueError(f"cannot tell the format of {path} from its name: give {role} ({', '.join(FORMATS)})")
+    if target_format == "smpl-mesh":
+        if not args.smpl_model:
+            raise ValueError("--to smpl-mesh needs --smpl-model PATH (your SMPL model file, .pkl or .npz)")
+        betas = _parse_betas(args.betas)
+        motion = read_motion(args.input, source_format)
+        # Imported here: smplx needs torch, and no other conversion may load it.
+        from server.body import write_smpl_mesh
+
+        arrays = write_smpl_mesh(motion, args.output, args.smpl_model, betas, gender=args.gender)
+        print(f"{args.output}: {motion.frames} frames of a {arrays['vertices'].shape[1]}-vertex SMPL body "
+              f"at {motion.fps:g} fps ({source_format} -> smpl-mesh)")
+        return
+    if args.smpl_model or args.betas:
+        raise ValueError("--smpl-model and --betas are for --to smpl-mesh")
     motion = read_motion(args.input, source_format)
     write_motion(motion, args.output, target_format)
     print(f"{args.output}: {motion.frames} frames at {motion.fps:g} fps ({source_format} -> {target_format})")
+
+
+def _parse_betas(text):
+    if not text:
+        return None
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"--betas must be numbers separated by commas, got {text!r}") from None
 
 
 def _load_model(args):
@@ -252,11 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
             "HumanML3D features; joints: (T, 22, 3) npy, metres, Y up; smpl: npz with poses "
             "(T, 66 axis-angle), trans, betas, mocap_framerate (files without up_axis are read "
             "as AMASS's Z up); bvh: BVH with the SMPL-22 joint names. hml3d and joints are 20 fps. "
-            "Features need two frames per feature frame: T joint frames give T-1 feature frames."
+            "Features need two frames per feature frame: T joint frames give T-1 feature frames. "
+            "smpl-mesh (output only): the motion on an SMPL body from your own model file, as npz with "
+            "vertices (T, V, 3), faces, joints and the SMPL parameters."
         ),
     )
     convert.add_argument("--from", dest="source_format", choices=FORMATS, help="input format (default: from the suffix)")
-    convert.add_argument("--to", dest="target_format", choices=FORMATS, help="output format (default: from the suffix)")
+    convert.add_argument("--to", dest="target_format", choices=FORMATS + ("smpl-mesh",),
+                         help="output format (default: from the suffix); smpl-mesh: per-frame vertices of an SMPL "
+                              "body (npz), needs --smpl-model")
+    convert.add_argument("--smpl-model", help="with --to smpl-mesh: your SMPL model file (.pkl or .npz) or its folder")
+    convert.add_argument("--betas", help="with --to smpl-mesh: body shape, comma-separated (default: the mean shape)")
+    convert.add_argument("--gender", default="neutral", help="with --to smpl-mesh and a model folder: which model "
+                                                             "file (default: neutral)")
     convert.add_argument("input")
     convert.add_argument("output")
     convert.set_defaults(run=_convert)
