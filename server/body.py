@@ -35,7 +35,10 @@ def _model_file(model_path, gender: str) -> Path:
 def smpl_mesh(motion: Motion, model_path, betas=None, gender: str = "neutral", foot_lock: bool = False) -> dict:
     """{'vertices': (T, V, 3) float32, 'faces': (F, 3), 'joints': (T, J, 3), ...} in
     SMPL's frame (Y up, facing +Z, metres)."""
-    import smplx
+    try:
+        import smplx
+    except ImportError:
+        raise ValueError("smpl-mesh needs the smplx package (non-commercial licence): pip install -e '.[smpl]'") from None
     import torch
     from smplx.utils import Struct
 
