@@ -229,6 +229,33 @@ def _eval(args) -> None:
     print((Path(args.out) / "results.md").read_text())
 
 
+def _data(args) -> None:
+    import time
+
+    from server.data.synth import write_corpus
+
+    started = time.monotonic()
+    out = write_corpus(args.out, args.clips, seed=args.seed, workers=args.workers, force=args.force,
+                       log=lambda line: print(line, flush=True))
+    seconds = time.monotonic() - started
+    print(f"{out}: {args.clips} clips in {seconds:.1f} s ({args.clips / seconds:.0f} clips/s)")
+
+
+def _add_data_commands(commands) -> None:
+    data = commands.add_parser("data", help="make training data")
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    synth = actions.add_parser("synth", help="synthesize a labelled motion corpus in HumanML3D's layout",
+                               description="Synthesize captioned motions (locomotion, jumps, gestures, whole-body "
+                                           "actions, idle) on the SMPL-22 skeleton at 20 fps, written as HumanML3D's "
+                                           "layout with train/val/test splits; test captions use held-out phrasings.")
+    synth.add_argument("--out", required=True, help="the corpus directory (must be new or empty, or give --force)")
+    synth.add_argument("--clips", type=int, default=10000)
+    synth.add_argument("--seed", type=int, default=0, help="the same seed writes the same files")
+    synth.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
+    synth.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    synth.set_defaults(run=_data)
+
+
 def _add_train_commands(commands) -> None:
     train = commands.add_parser(
         "train",
@@ -293,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(run=_convert)
     _add_model_commands(commands)
     _add_train_commands(commands)
+    _add_data_commands(commands)
     return parser
 
 

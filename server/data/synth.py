@@ -1,0 +1,237 @@
+"""The motion synthesizer: actions (actions.py) put together into clips with feet on
+the ground, turned into HumanML3D features, captioned, and written in HumanML3D's
+on-disk layout.
+
+    motiongpt data synth --out out/corpus --clips 10000 --seed 0
+
+Feet: after forward kinematics with the pelvis at the origin, the lowest foot of each
+frame is the planted one; the body moves by exactly what keeps that foot still (so
+planted feet do not slide and steps carry the body), and stands at the height that puts
+the lowest point (toes, heels, knees when kneeling) on the floor, plus the ballistic
+height of a jump in the air.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retarget.humanml3d import FPS, features_from_joints
+from retarget.kinematics import forward_kinematics
+from retarget.rotation import quat_mul, quat_rotate
+from retarget.skeleton import JOINT_INDEX
+
+from . import pose
+from .actions import ACTIONS, ANGLE_NAMES, Segment, rotations
+from .captions import PHRASES, VERSION, caption, tag
+
+MIN_FRAMES, MAX_FRAMES = 40, 200
+_FEET = {"left": (JOINT_INDEX["left_ankle"], JOINT_INDEX["left_foot"]),
+         "right": (JOINT_INDEX["right_ankle"], JOINT_INDEX["right_foot"])}
+_GROUND_POINTS = [*_FEET["left"], *_FEET["right"], JOINT_INDEX["left_knee"], JOINT_INDEX["right_knee"]]
+# How often clips hold two or three actions in a row.
+SEQUENCE_SHARES = (0.7, 0.22, 0.08)
+
+
+@dataclass
+class Clip:
+    joints: np.ndarray  # (T, 22, 3)
+    rotations: np.ndarray  # (T, 22, 4) local
+    root: np.ndarray  # (T, 3)
+    actions: list  # [(action, params, start frame, end frame)]
+
+
+def _natural_noise(angles: dict, rng, frames: int) -> None:
+    """Slow random wobble on the torso, head and arms, a few degrees: no two clips of one
+    action are the same person."""
+    t = np.arange(frames) / FPS
+    for name, degrees in (("spine", 2.0), ("spine_bend", 1.5), ("neck", 3.0), ("neck_yaw", 4.0),
+                          ("elev_l", 3.0), ("elev_r", 3.0), ("elbow_l", 4.0), ("elbow_r", 4.0)):
+        frequency = rng.uniform(0.1, 0.5)
+        angles[name] += np.radians(degrees) * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 2 * np.pi))
+
+
+def join(segments: list[Segment]) -> Segment:
+    """One segment after another. Inside the clip every segment eases out of and into
+    the neutral standing pose over 0.4 s, so transitions are smooth; the clip's own ends
+    keep their motion (a walk may start mid-stride)."""
+    if len(segments) == 1:
+        return segments[0]
+    neutral = {name: segments[0].angles[name][:1] * 0 for name in ANGLE_NAMES}
+    base = {name: np.zeros(1) for name in ANGLE_NAMES}
+    base["elev_l"] = base["elev_r"] = np.array([segments[0].angles["elev_l"][0] * 0 + np.radians(-72.0)])
+    base["elbow_l"] = base["elbow_r"] = np.array([np.radians(10.0)])
+    del neutral
+    parts = []
+    for k, segment in enumerate(segments):
+        t = np.arange(segment.frames) / FPS
+        duration = segment.frames / FPS
+        ease_in = pose.smoothstep(t / 0.4) if k > 0 else np.ones_like(t)
+        ease_out = pose.smoothstep((duration - t) / 0.4) if k < len(segments) - 1 else np.ones_like(t)
+        weight = ease_in * ease_out
+        angles = {name: base[name] + (segment.angles[name] - base[name]) * weight for name in ANGLE_NAMES}
+        support = np.where(weight > 0.5, segment.support, 0).astype(np.int8)
+        parts.append(Segment(segment.action, segment.params, angles, segment.turn * weight, segment.lift,
+                             segment.drift, segment.drift_side, support))
+    return Segment("+".join(s.action for s in parts), {},
+                   {name: np.concatenate([p.angles[name] for p in parts]) for name in ANGLE_NAMES},
+                   np.concatenate([p.turn for p in parts]), np.concatenate([p.lift for p in parts]),
+                   np.concatenate([p.drift for p in parts]), np.concatenate([p.drift_side for p in parts]),
+                   np.concatenate([p.support for p in parts]))
+
+
+def place_on_ground(local: np.ndarray, segment: Segment, heading0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local rotations (T, 22, 4) -> (rotations with the heading, root (T, 3), joints)."""
+    heading = heading0 + np.cumsum(segment.turn)
+    local = local.copy()
+    local[:, 0] = quat_mul(pose.yaw(heading), local[:, 0])
+    relative = forward_kinematics(local, np.zeros((len(local), 3)))
+    lowest = {side: relative[:, points, 1].min(axis=1) for side, points in _FEET.items()}
+    left_planted = np.where(segment.support == 0, lowest["left"] <= lowest["right"], segment.support > 0)
+    planted = np.where(left_planted, _FEET["left"][1], _FEET["right"][1])
+    frames = np.arange(1, len(local))
+    # The planted toe's move relative to the pelvis, undone by moving the pelvis.
+    step = relative[frames, planted[1:]] - relative[frames - 1, planted[1:]]
+    airborne = segment.lift[1:] > 0
+    forward = np.stack([np.sin(heading[1:]), np.zeros(len(frames)), np.cos(heading[1:])], axis=-1)
+    left = np.stack([np.cos(heading[1:]), np.zeros(len(frames)), -np.sin(heading[1:])], axis=-1)
+    flight = forward * segment.drift[1:, None] + left * segment.drift_side[1:, None]
+    moves = np.where(airborne[:, None], flight, -step)
+    moves[:, 1] = 0.0
+    root = np.zeros((len(local), 3))
+    root[1:] = np.cumsum(moves, axis=0)
+    root[:, 1] = -relative[:, _GROUND_POINTS, 1].min(axis=1) + segment.lift
+    joints = relative + root[:, None]
+    return local, root, joints
+
+
+# Locomotion is what people ask for most: it gets more clips than single gestures.
+ACTION_WEIGHTS = {name: 1.0 for name in ACTIONS} | {"walk": 5.0, "jump": 2.0, "turn": 1.5, "side_step": 1.5,
+                                                     "circle": 1.5, "wave": 1.5, "kick": 1.5, "squat": 1.5}
+
+
+def synthesize(rng: np.random.Generator) -> Clip:
+    count = int(rng.choice(len(SEQUENCE_SHARES), p=SEQUENCE_SHARES)) + 1
+    names = list(ACTIONS)
+    weights = np.array([ACTION_WEIGHTS[n] for n in names])
+    for _ in range(20):
+        budget = rng.uniform(2.0, 10.0)
+        picks = rng.choice(len(names), size=count, p=weights / weights.sum())
+        segments = [ACTIONS[names[k]](rng, budget / count) for k in picks]
+        frames = sum(s.frames for s in segments)
+        if MIN_FRAMES <= frames <= MAX_FRAMES:
+            break
+    else:
+        segments = [ACTIONS["stand"](rng, 3.0)]
+    segment = join(segments)
+    _natural_noise(segment.angles, rng, segment.frames)
+    local, root, joints = place_on_ground(rotations(segment.angles), segment, rng.uniform(-np.pi, np.pi))
+    spans, start = [], 0
+    for part in segments:
+        spans.append((part.action, part.params, start, start + part.frames))
+        start += part.frames
+    return Clip(joints, local, root, spans)
+
+
+# --- the corpus on disk ----------------------------------------------------------------------
+
+def _std_per_block(std: np.ndarray) -> np.ndarray:
+    """HumanML3D's Std.npy: each feature block (root rotation velocity, root linear
+    velocity, root height, joint positions, 6D rotations, joint velocities, foot contacts)
+    takes its block's mean standard deviation, so blocks weigh by their size."""
+    out = std.copy()
+    for block in (slice(0, 1), slice(1, 3), slice(3, 4), slice(4, 67), slice(67, 193), slice(193, 259), slice(259, 263)):
+        out[block] = std[block].mean()
+    return out
+
+
+def split_of(index: int, seed: int) -> str:
+    draw = np.random.default_rng([seed, index, 7]).random()
+    return "train" if draw < 0.8 else "val" if draw < 0.85 else "test"
+
+
+def make_clip(index: int, seed: int) -> dict:
+    rng = np.random.default_rng([seed, index])
+    clip = synthesize(rng)
+    split = split_of(index, seed)
+    held_out = split == "test"
+    described = [(a, p) for a, p, _, _ in clip.actions]
+    captions = sorted({caption(described, rng, held_out) for _ in range(3)})
+    return {"id": f"{index:06d}", "split": split, "joints": clip.joints.astype(np.float32),
+            "features": features_from_joints(clip.joints).astype(np.float32), "captions": captions,
+            "actions": [{"action": a, "start": s, "end": e, "params": p} for a, p, s, e in clip.actions], "source": "synth"}
+
+
+def _write_clip(directory: Path, item: dict) -> None:
+    name = item["id"]
+    np.save(directory / "new_joints" / f"{name}.npy", item["joints"])
+    np.save(directory / "new_joint_vecs" / f"{name}.npy", item["features"])
+    lines = [f"{c}#{tag(c)}#0.0#0.0" for c in item["captions"]]
+    (directory / "texts" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _make_range(arguments):
+    start, stop, seed = arguments
+    return [make_clip(i, seed) for i in range(start, stop)]
+
+
+def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool = False, log=print) -> Path:
+    """Make `clips` clips into `out` in HumanML3D's layout (see the module docstring).
+    The same seed gives the same files."""
+    if clips < 20:
+        raise ValueError(f"--clips must be at least 20 (train, val and test all need clips), got {clips}")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ValueError(f"{out} is not empty; give another --out or --force to replace it")
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        import shutil
+
+        shutil.rmtree(partial)
+    for folder in ("new_joints", "new_joint_vecs", "texts"):
+        (partial / folder).mkdir(parents=True)
+    workers = workers or len(os.sched_getaffinity(0))
+    chunks = [(start, min(start + 50, clips), seed) for start in range(0, clips, 50)]
+    records, sums, squares, count = [], np.zeros(263), np.zeros(263), 0
+    if workers > 1:
+        from multiprocessing import get_context
+
+        pool = get_context("spawn").Pool(workers)
+        batches = pool.imap(_make_range, chunks)
+    else:
+        pool, batches = None, map(_make_range, chunks)
+    try:
+        for done, batch in enumerate(batches, 1):
+            for item in batch:
+                _write_clip(partial, item)
+                if item["split"] == "train":
+                    features = item["features"].astype(np.float64)
+                    sums += features.sum(0)
+                    squares += (features ** 2).sum(0)
+                    count += len(features)
+                records.append({k: item[k] for k in ("id", "split", "actions", "source")} | {"frames": len(item["joints"])})
+            if done % 20 == 0:
+                log(f"data synth: {len(records)}/{clips} clips")
+    finally:
+        if pool is not None:
+            pool.close()
+    mean = sums / count
+    std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+    np.save(partial / "Mean.npy", mean.astype(np.float32))
+    np.save(partial / "Std.npy", np.maximum(_std_per_block(std), 1e-4).astype(np.float32))
+    for split in ("train", "val", "test"):
+        (partial / f"{split}.txt").write_text("".join(f"{r['id']}\n" for r in records if r["split"] == split))
+    (partial / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (partial / "corpus.json").write_text(json.dumps({
+        "seed": seed, "clips": clips, "fps": FPS, "template_version": VERSION,
+        "splits": {s: sum(r["split"] == s for r in records) for s in ("train", "val", "test")},
+        "actions": sorted(PHRASES), "held_out_phrasings": {a: p[1] for a, p in PHRASES.items()},
+    }, indent=2))
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    os.replace(partial, out)
+    return out
