@@ -1,0 +1,46 @@
+"""Speed of the corpus synthesizer (`motiongpt data synth`).
+
+Prints clips per second of making clips (actions, forward kinematics, feet on the
+ground, captions, HumanML3D features) in one process, next to the cost of only
+computing HumanML3D features for the same joints, measured in the same run: the ratio
+says how much the synthesis adds to the part every corpus pays. Then the whole command
+on 2 processes for 1,000 clips, extrapolated to 10,000 (the goal: under 10 minutes on
+2 cores).
+
+    .venv/bin/python benchmarks/synth.py
+"""
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from retarget.humanml3d import features_from_joints  # noqa: E402
+from server.data.synth import make_clip, write_corpus  # noqa: E402
+
+
+def main() -> None:
+    count = 300
+    started = time.perf_counter()
+    clips = [make_clip(i, seed=0) for i in range(count)]
+    synth_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for clip in clips:
+        features_from_joints(clip["joints"])
+    feature_seconds = time.perf_counter() - started
+    frames = sum(len(c["joints"]) for c in clips)
+    print(f"one process: {count / synth_seconds:.0f} clips/s ({frames / synth_seconds:.0f} frames/s) for whole clips; "
+          f"features alone {count / feature_seconds:.0f} clips/s; synthesis costs {synth_seconds / feature_seconds:.2f}x "
+          "the features it must compute anyway")
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        write_corpus(Path(folder) / "corpus", 1000, seed=0, workers=2, log=lambda line: None)
+        seconds = time.perf_counter() - started
+    print(f"motiongpt data synth, 2 processes: 1,000 clips in {seconds:.1f} s ({1000 / seconds:.0f} clips/s); "
+          f"10,000 clips would take {10 * seconds / 60:.1f} min (goal: under 10)")
+
+
+if __name__ == "__main__":
+    main()
