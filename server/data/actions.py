@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retarget.humanml3d import FPS
-from retarget.rotation import quat_identity, quat_mul
+from retarget.rotation import quat_identity
 from retarget.skeleton import JOINT_COUNT, JOINT_INDEX
 
 from . import pose
@@ -45,13 +45,14 @@ ANGLE_NAMES = ("hip_l", "hip_r", "abd_l", "abd_r", "knee_l", "knee_r", "toe_l", 
                "raise_l", "raise_r")
 
 
+# Standing at rest: arms down by the sides, elbows a little bent, everything else zero.
+NEUTRAL = {name: 0.0 for name in ANGLE_NAMES} | {"elev_l": ARMS_DOWN, "elev_r": ARMS_DOWN,
+                                                 "elbow_l": np.radians(10), "elbow_r": np.radians(10)}
+
+
 def new_segment(action: str, params: dict, seconds: float) -> tuple[Segment, np.ndarray]:
     frames = max(2, int(round(seconds * FPS)))
-    angles = {name: np.zeros(frames) for name in ANGLE_NAMES}
-    angles["elev_l"][:] = ARMS_DOWN
-    angles["elev_r"][:] = ARMS_DOWN
-    angles["elbow_l"][:] = np.radians(10)
-    angles["elbow_r"][:] = np.radians(10)
+    angles = {name: np.full(frames, NEUTRAL[name]) for name in ANGLE_NAMES}
     zeros = np.zeros(frames)
     segment = Segment(action, params, angles, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(),
                       np.zeros(frames, dtype=np.int8))

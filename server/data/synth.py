@@ -20,11 +20,11 @@ import numpy as np
 
 from retarget.humanml3d import FPS, features_from_joints
 from retarget.kinematics import forward_kinematics
-from retarget.rotation import quat_mul, quat_rotate
+from retarget.rotation import quat_mul
 from retarget.skeleton import JOINT_INDEX
 
 from . import pose
-from .actions import ACTIONS, ANGLE_NAMES, Segment, rotations
+from .actions import ACTIONS, ANGLE_NAMES, NEUTRAL, Segment, rotations
 from .captions import PHRASES, VERSION, caption, tag
 
 MIN_FRAMES, MAX_FRAMES = 40, 200
@@ -59,11 +59,6 @@ def join(segments: list[Segment]) -> Segment:
     keep their motion (a walk may start mid-stride)."""
     if len(segments) == 1:
         return segments[0]
-    neutral = {name: segments[0].angles[name][:1] * 0 for name in ANGLE_NAMES}
-    base = {name: np.zeros(1) for name in ANGLE_NAMES}
-    base["elev_l"] = base["elev_r"] = np.array([segments[0].angles["elev_l"][0] * 0 + np.radians(-72.0)])
-    base["elbow_l"] = base["elbow_r"] = np.array([np.radians(10.0)])
-    del neutral
     parts = []
     for k, segment in enumerate(segments):
         t = np.arange(segment.frames) / FPS
@@ -71,7 +66,7 @@ def join(segments: list[Segment]) -> Segment:
         ease_in = pose.smoothstep(t / 0.4) if k > 0 else np.ones_like(t)
         ease_out = pose.smoothstep((duration - t) / 0.4) if k < len(segments) - 1 else np.ones_like(t)
         weight = ease_in * ease_out
-        angles = {name: base[name] + (segment.angles[name] - base[name]) * weight for name in ANGLE_NAMES}
+        angles = {name: NEUTRAL[name] + (segment.angles[name] - NEUTRAL[name]) * weight for name in ANGLE_NAMES}
         support = np.where(weight > 0.5, segment.support, 0).astype(np.int8)
         parts.append(Segment(segment.action, segment.params, angles, segment.turn * weight, segment.lift,
                              segment.drift, segment.drift_side, support))

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from server.train.config import TRAIN_DEFAULTS, load_config
+from server.train.config import TRAIN_DEFAULTS
 from server.train.corpus import Clip, load_clips, read_statistics
 from server.train.loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset,
-                               mean_over_processes, seed_step, write_digest)
+                               mean_over_processes, run_stage, seed_step, write_digest)
 
 FORMAT = "motiongpt-retrieval/1"
 SENTENCE_DIM = 384
@@ -170,11 +170,7 @@ def sample_batch(clips: list[Clip], indices, seed: int, epoch: int, train: dict)
 
 
 def train_retrieval(config_path, out, overrides=(), restart: bool = False, log=print) -> Path:
-    processes = Processes()
-    try:
-        return _train(load_config(config_path, DEFAULTS, overrides), Path(out), processes, restart, log)
-    finally:
-        processes.close()
+    return run_stage(_train, DEFAULTS, config_path, out, overrides, restart, log)
 
 
 def _train(config: dict, out: Path, processes: Processes, restart: bool, log) -> Path:

@@ -19,10 +19,10 @@ from server.model.motiongpt import MotionGPT
 from server.model.store import save_model_dir
 from server.model.tokenizer import train_tokenizer
 
-from .config import TRAIN_DEFAULTS, load_config
+from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips
-from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset, mean_over_processes,
-                   seed_step, write_digest)
+from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset,
+                   mean_over_processes, run_stage, seed_step, write_digest)
 from .tasks import TASKS, TEMPLATES, make_example
 from .vq import load_vq_dir
 
@@ -91,11 +91,7 @@ def tokenizer_texts(clips: list[Clip]) -> list[str]:
 
 
 def train_lm(config_path, out, overrides=(), restart: bool = False, log=print) -> Path:
-    processes = Processes()
-    try:
-        return _train(load_config(config_path, DEFAULTS, overrides), Path(out), processes, restart, log)
-    finally:
-        processes.close()
+    return run_stage(_train, DEFAULTS, config_path, out, overrides, restart, log)
 
 
 def _train(config: dict, out: Path, processes: Processes, restart: bool, log) -> Path:

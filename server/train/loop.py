@@ -16,7 +16,17 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .config import ConfigError, same_run, save_config
+from .config import ConfigError, load_config, same_run, save_config
+
+
+def run_stage(train, defaults: dict, config_path, out, overrides, restart: bool, log):
+    """Run a stage's `train(config, out, processes, restart, log)` with its configuration
+    loaded and this process's place in the run set up (and torn down, whatever happens)."""
+    processes = Processes()
+    try:
+        return train(load_config(config_path, defaults, overrides), Path(out), processes, restart, log)
+    finally:
+        processes.close()
 
 
 class Processes:

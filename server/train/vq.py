@@ -22,10 +22,10 @@ from torch.nn import functional as F
 from retarget.humanml3d import joints_from_features
 from server.model.vqvae import VQVAE, VQVAEConfig
 
-from .config import TRAIN_DEFAULTS, load_config
+from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips, read_statistics
-from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset, mean_over_processes,
-                   seed_step, write_digest)
+from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset,
+                   mean_over_processes, run_stage, seed_step, write_digest)
 
 FORMAT = "motiongpt-vq/1"
 POSITIONS = slice(4, 67)  # root-relative joint positions in the 263-d features
@@ -174,11 +174,7 @@ def reconstruction_error_mm(vae: VQVAE, clips: list[Clip], mean, std) -> float:
 
 
 def train_vq(config_path, out, overrides=(), restart: bool = False, log=print) -> Path:
-    processes = Processes()
-    try:
-        return _train(load_config(config_path, DEFAULTS, overrides), Path(out), processes, restart, log)
-    finally:
-        processes.close()
+    return run_stage(_train, DEFAULTS, config_path, out, overrides, restart, log)
 
 
 def _train(config: dict, out: Path, processes: Processes, restart: bool, log) -> Path:
