@@ -126,12 +126,18 @@ def gait(segment: Segment, t, kind: str, rng, direction: int = 1, speed_scale: f
     if lateral:
         width = np.radians(22 * amplitude) * ramp
         lead, trail = (("abd_l", "abd_r") if lateral == LEFT else ("abd_r", "abd_l"))
-        a[lead] += width * (0.5 + 0.5 * s)
-        a[trail] += width * (-0.3 + 0.3 * s) - 0.0
+        # The leading leg opens during its own swing (the left's when c > 0, the right's
+        # when c < 0), the trailing one closes in its swing.
+        opening = s if lateral == LEFT else -s
+        a[lead] += width * (0.5 + 0.5 * opening)
+        a[trail] += width * (-0.3 + 0.3 * opening)
         a[trail] = np.maximum(a[trail], -np.radians(3))
         lift_lead, lift_trail = (lift_l, lift_r) if lateral == LEFT else (lift_r, lift_l)
         a["knee_l" if lateral == LEFT else "knee_r"] += np.radians(55) * lift_lead * ramp
         a["knee_r" if lateral == LEFT else "knee_l"] += np.radians(55) * lift_trail * ramp
+        # Toes up through the swing, so a stepping foot clears the floor from its first frame.
+        a["toe_l"] -= np.radians(20) * np.where(progress_l >= 0, np.sin(np.pi * np.clip(progress_l, 0, 1)), 0.0) * ramp
+        a["toe_r"] -= np.radians(20) * np.where(progress_r >= 0, np.sin(np.pi * np.clip(progress_r, 0, 1)), 0.0) * ramp
         return
     hip = np.radians(swing * amplitude) * ramp * direction
     a["hip_l"] += hip * s
