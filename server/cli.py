@@ -236,7 +236,7 @@ def _data(args) -> None:
 
     started = time.monotonic()
     out = write_corpus(args.out, args.clips, seed=args.seed, workers=args.workers, force=args.force,
-                       log=lambda line: print(line, flush=True))
+                       mocap=not args.no_mocap, log=lambda line: print(line, flush=True))
     seconds = time.monotonic() - started
     print(f"{out}: {args.clips} clips in {seconds:.1f} s ({args.clips / seconds:.0f} clips/s)")
 
@@ -253,6 +253,7 @@ def _add_data_commands(commands) -> None:
     synth.add_argument("--seed", type=int, default=0, help="the same seed writes the same files")
     synth.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     synth.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    synth.add_argument("--no-mocap", action="store_true", help="leave out the CMU motion-capture clips")
     synth.set_defaults(run=_data)
 
 

@@ -142,7 +142,7 @@ def test_clips_are_deterministic_and_consistent_with_their_features():
 
 def test_data_synth_writes_humanml3d_layout(tmp_path, capsys):
     out = tmp_path / "corpus"
-    assert cli(["data", "synth", "--out", str(out), "--clips", "60", "--seed", "1", "--workers", "1"]) == 0
+    assert cli(["data", "synth", "--out", str(out), "--clips", "60", "--seed", "1", "--workers", "1", "--no-mocap"]) == 0
     assert "60 clips" in capsys.readouterr().out
     ids = {s: (out / f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
     assert sum(map(len, ids.values())) == 60 and not set(ids["train"]) & set(ids["test"])
@@ -163,3 +163,41 @@ def test_data_synth_writes_humanml3d_layout(tmp_path, capsys):
     assert cli(["data", "synth", "--out", str(out), "--clips", "60"]) == 1
     assert "not empty" in capsys.readouterr().err
     assert cli(["data", "synth", "--out", str(tmp_path / "x"), "--clips", "5"]) == 1
+
+
+def test_motion_capture_clips_are_real_jumps_and_turns():
+    from server.data.cmu import FOLDER, trials
+
+    for trial in trials():
+        joints = np.load(FOLDER / trial["file"]).astype(np.float64)
+        assert np.ptp(bone_lengths_of(joints), axis=0).max() < 1e-3  # rigid: it is FK of the BVH
+        for segment in trial["segments"]:
+            part = joints[int(segment["start"] * FPS):int(segment["end"] * FPS)]
+            toes = part[:, [JOINT_INDEX["left_foot"], JOINT_INDEX["right_foot"]], 1].min(axis=1)
+            hips = part[:, JOINT_INDEX["left_hip"]] - part[:, JOINT_INDEX["right_hip"]]
+            turned = np.degrees(np.ptp(np.unwrap(np.arctan2(-hips[:, 2], hips[:, 0]))))
+            if segment["action"] == "jump":
+                assert toes.max() - toes.min() > 0.1  # both feet leave the floor
+            else:
+                assert turned > 150 and toes.max() - toes.min() < 0.1
+
+
+def test_bvh_conversion_maps_joints_by_name(tmp_path):
+    from retarget.formats import write_motion
+    from retarget.motion import Motion
+    from server.data.cmu import convert_bvh
+    from tests.motions import smooth_random_joints
+
+    joints = smooth_random_joints(frames=40, seed=2)
+    motion = Motion.from_positions(joints, fps=20.0)
+    write_motion(motion, tmp_path / "clip.bvh", "bvh")
+    assert np.abs(convert_bvh(tmp_path / "clip.bvh", unit=1.0) - motion.positions).max() < 1e-4
+
+
+def test_corpus_holds_the_motion_capture_clips_in_training(tmp_path):
+    out = tmp_path / "corpus"
+    assert cli(["data", "synth", "--out", str(out), "--clips", "20", "--workers", "1"]) == 0
+    records = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
+    mocap = [r for r in records if r["source"].startswith("cmu:")]
+    assert mocap and all(r["split"] == "train" for r in mocap)
+    assert {r["id"] for r in mocap} <= set((out / "train.txt").read_text().split())

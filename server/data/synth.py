@@ -172,9 +172,11 @@ def _make_range(arguments):
     return [make_clip(i, seed) for i in range(start, stop)]
 
 
-def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool = False, log=print) -> Path:
-    """Make `clips` clips into `out` in HumanML3D's layout (see the module docstring).
-    The same seed gives the same files."""
+def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool = False, mocap: bool = True,
+                 log=print) -> Path:
+    """Make `clips` synthetic clips into `out` in HumanML3D's layout (see the module
+    docstring), plus, with `mocap`, the CMU motion-capture clips (cmu.py) in the training
+    split. The same seed gives the same files."""
     if clips < 20:
         raise ValueError(f"--clips must be at least 20 (train, val and test all need clips), got {clips}")
     out = Path(out)
@@ -212,6 +214,17 @@ def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool =
     finally:
         if pool is not None:
             pool.close()
+    if mocap:
+        from .cmu import corpus_items
+
+        for number, item in enumerate(corpus_items(seed)):
+            item.update(id=f"cmu{number:04d}", split="train")
+            _write_clip(partial, item)
+            features = item["features"].astype(np.float64)
+            sums += features.sum(0)
+            squares += (features ** 2).sum(0)
+            count += len(features)
+            records.append({k: item[k] for k in ("id", "split", "actions", "source")} | {"frames": len(item["joints"])})
     mean = sums / count
     std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
     np.save(partial / "Mean.npy", mean.astype(np.float32))
@@ -220,7 +233,8 @@ def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool =
         (partial / f"{split}.txt").write_text("".join(f"{r['id']}\n" for r in records if r["split"] == split))
     (partial / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (partial / "corpus.json").write_text(json.dumps({
-        "seed": seed, "clips": clips, "fps": FPS, "template_version": VERSION,
+        "seed": seed, "clips": len(records), "synthetic": clips, "motion_capture": len(records) - clips, "fps": FPS,
+        "template_version": VERSION,
         "splits": {s: sum(r["split"] == s for r in records) for s in ("train", "val", "test")},
         "actions": sorted(PHRASES), "held_out_phrasings": {a: p[1] for a, p in PHRASES.items()},
     }, indent=2))

@@ -74,12 +74,14 @@ def split_ids(directory, split: str) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def load_clips(directory, split: str, min_frames: int = 1, limit: int | None = None) -> list[Clip]:
-    """The split's clips, features normalized with the corpus statistics. Clips (and
-    caption segments) shorter than `min_frames` feature frames are left out, as
-    HumanML3D's loader leaves out short motions."""
+def load_clips(directory, split: str, min_frames: int = 1, limit: int | None = None,
+               statistics: tuple[np.ndarray, np.ndarray] | None = None) -> list[Clip]:
+    """The split's clips, features normalized with the corpus statistics (or with
+    `statistics`, (mean, std), such as a trained tokenizer's own). Clips (and caption
+    segments) shorter than `min_frames` feature frames are left out, as HumanML3D's
+    loader leaves out short motions."""
     directory = Path(directory)
-    mean, std = read_statistics(directory)
+    mean, std = read_statistics(directory) if statistics is None else statistics
     clips = []
     for name in split_ids(directory, split)[:limit]:
         feature_path = directory / "new_joint_vecs" / f"{name}.npy"

@@ -104,7 +104,9 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         raise ValueError("model.vq is not set: give the motion tokenizer from `motiongpt train vq` (RUN/vq)")
     vae, mean, std = load_vq_dir(model_config["vq"])
     step_frames = vae.config.frames_per_token
-    clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None) if c.captions]
+    # Motions are normalized as the tokenizer was trained, whatever corpus this is.
+    clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None,
+                                   statistics=(mean, std)) if c.captions]
     run = RunDirectory(out, config, processes, restart)
 
     # The tokenizer is part of the run: built once (rank 0), reused when resuming.
@@ -130,7 +132,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     step = run.resume(state)
 
     coded = clip_codes(vae, clips, train["max_codes"])
-    validation = _validation_batch(vae, data["dir"], tokenizer, train, processes.device)
+    validation = _validation_batch(vae, mean, std, data["dir"], tokenizer, train, processes.device)
     per_epoch = len(batches_for_epoch(len(clips), train["batch"], 0, train["seed"], processes))
     if processes.main:
         log(f"lm: {len(clips)} captioned training clips, text vocabulary {model.first_code_id}, "
@@ -170,10 +172,11 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     return result
 
 
-def _validation_batch(vae, directory, tokenizer, train, device):
+def _validation_batch(vae, vae_mean, vae_std, directory, tokenizer, train, device):
     """A fixed set of validation examples (same every time), or None without val clips."""
     try:
-        clips = [c for c in load_clips(directory, "val", min_frames=vae.config.frames_per_token) if c.captions]
+        clips = [c for c in load_clips(directory, "val", min_frames=vae.config.frames_per_token,
+                                       statistics=(vae_mean, vae_std)) if c.captions]
     except ValueError:
         return None
     clips = clips[:train["validation_examples"]]
