@@ -24,7 +24,11 @@ def run_stage(train, defaults: dict, config_path, out, overrides, restart: bool,
     loaded and this process's place in the run set up (and torn down, whatever happens)."""
     processes = Processes()
     try:
-        return train(load_config(config_path, defaults, overrides), Path(out), processes, restart, log)
+        result = train(load_config(config_path, defaults, overrides), Path(out), processes, restart, log)
+        # Rank 0 saves and validates after the last step; the others wait for it, since a
+        # process group torn down while its peer is still at work aborts under gloo.
+        processes.barrier()
+        return result
     finally:
         processes.close()
 
