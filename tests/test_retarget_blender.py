@@ -22,7 +22,7 @@ from retarget.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
 from retarget.transfer import foot_skating
 from tests.blender.run import run_in_blender
 from tests.motions import smooth_random_motion
-from tests.rigs import humanoid, to_blender, to_json
+from tests.rigs import BUILD_CODE, humanoid, to_blender, to_json
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
@@ -148,7 +148,7 @@ def scene(tmp_path_factory):
     jobs = {"motions": {"wiggle": _save_motion(tmp / "wiggle.npz", wiggle), "clip": _save_motion(tmp / "clip.npz", clip)},
             "rigs": rigs}
     (tmp / "jobs.json").write_text(json.dumps(jobs))
-    script = (REPO / "tests" / "blender" / "retarget_scene.py").read_text()
+    script = BUILD_CODE + (REPO / "tests" / "blender" / "retarget_scene.py").read_text()
     results = run_in_blender(script, str(stage), str(tmp / "jobs.json"), timeout=600)
     results["_motions"] = {"wiggle": wiggle, "clip": clip}
     results["_expected"] = {"unusual": unusual.expected(3, 1), "unusual6": unusual6.expected(6, 3)}

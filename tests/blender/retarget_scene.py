@@ -1,7 +1,9 @@
 """Runs inside Blender (bpy): builds armatures, retargets motions onto them with the
 extension's own modules, lets Blender evaluate the result and reports what it shows.
 
-    python -c "$(cat retarget_scene.py)" STAGE_DIR JOBS.json
+    python -c "<tests.rigs.BUILD_CODE>$(cat retarget_scene.py)" STAGE_DIR JOBS.json
+
+(the test puts tests.rigs.BUILD_CODE, which defines build_armature, before this text)
 
 STAGE_DIR holds the staged extension package `motiongpt` (addon + its retarget copy).
 JOBS.json: {"motions": {name: npz path}, "rigs": [job, ...]}. A job builds an armature
@@ -23,24 +25,6 @@ from motiongpt import rig as blender_rig  # noqa: E402
 from motiongpt.retarget.motion import Motion  # noqa: E402
 from motiongpt.retarget.transfer import foot_contacts, motion_from_pose, pose_from_motion  # noqa: E402
 
-BUILD = """
-def build_armature(bones, name):
-    data = bpy.data.armatures.new(name)
-    obj = bpy.data.objects.new(name, data)
-    bpy.context.scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    for b in bones:
-        e = data.edit_bones.new(b["name"])
-        e.head, e.tail, e.roll = b["head"], b["tail"], b["roll"]
-        e.use_deform = b["deform"]
-    for b in bones:
-        if b["parent"] is not None:
-            data.edit_bones[b["name"]].parent = data.edit_bones[b["parent"]]
-    bpy.ops.object.mode_set(mode="OBJECT")
-    return obj
-"""
-exec(BUILD)
 
 jobs = json.load(open(jobs_path))
 motions = {}
