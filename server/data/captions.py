@@ -81,16 +81,12 @@ HELD_OUT_THEN = [", and afterwards ", " and next ", ". next, the person "]
 
 def _fields(action: str, params: dict, held_out: bool) -> dict:
     counts = HELD_OUT_COUNTS if held_out else COUNTS
-    fields = {k: v for k, v in params.items()}
+    fields = dict(params)
     if "count" in params:
         fields["count"] = counts[int(params["count"])]
         fields["count_n"] = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}[int(params["count"])]
     if "speed" in params:
         fields["speed"] = {"slowly": "slowly", "normally": "", "quickly": "quickly"}[params["speed"]]
-    if "hand" in params:
-        fields["hand"] = params["hand"]
-        if params["hand"] == "both":
-            fields["hand"] = "both"
     if "degrees" in params:
         fields["degrees"] = int(params["degrees"])
     if action == "jump":
@@ -102,8 +98,7 @@ def phrase(action: str, params: dict, rng: np.random.Generator, held_out: bool) 
     options = PHRASES[action][1 if held_out else 0]
     text = options[rng.integers(len(options))].format(**_fields(action, params, held_out))
     text = text.replace("the both", "both").replace("both hand", "both hands").replace("both arm", "both arms")
-    text = text.replace("waves both hands", "waves both hands").replace("waves left hand", "waves the left hand")
-    text = text.replace("waves right hand", "waves the right hand")
+    text = text.replace("waves left hand", "waves the left hand").replace("waves right hand", "waves the right hand")
     return " ".join(text.split())
 
 
