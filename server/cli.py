@@ -209,7 +209,7 @@ def _add_model_commands(commands) -> None:
 
 
 def _train(args) -> None:
-    # Training logs go to stdout on rank 0; transformers' own advice is not for users.
+    # Rank 0 alone logs, one line per log interval, on stdout.
     if args.stage == "vq":
         from server.train.vq import train_vq as run
     elif args.stage == "lm":
@@ -230,6 +230,7 @@ def _eval(args) -> None:
 
 
 def _data(args) -> None:
+    import json
     import time
 
     from server.data.synth import write_corpus
@@ -238,7 +239,8 @@ def _data(args) -> None:
     out = write_corpus(args.out, args.clips, seed=args.seed, workers=args.workers, force=args.force,
                        mocap=not args.no_mocap, log=lambda line: print(line, flush=True))
     seconds = time.monotonic() - started
-    print(f"{out}: {args.clips} clips in {seconds:.1f} s ({args.clips / seconds:.0f} clips/s)")
+    total = json.loads((out / "corpus.json").read_text())["clips"]
+    print(f"{out}: {total} clips ({args.clips} synthetic) in {seconds:.1f} s ({total / seconds:.0f} clips/s)")
 
 
 def _add_data_commands(commands) -> None:

@@ -109,7 +109,7 @@ class Autoencoding(nn.Module):
         return reconstruction, encoded, quantized, codes
 
 
-def losses(features, reconstruction, encoded, quantized, train: dict) -> dict:
+def losses(features, reconstruction, encoded, quantized) -> dict:
     return {
         "reconstruction": F.smooth_l1_loss(reconstruction, features),
         "positions": F.smooth_l1_loss(reconstruction[..., POSITIONS], features[..., POSITIONS]),
@@ -206,7 +206,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         seed_step(train["seed"], processes.rank, step)
         model.train()
         reconstruction, encoded, quantized, codes = model(features)
-        parts = losses(features, reconstruction, encoded, quantized, train)
+        parts = losses(features, reconstruction, encoded, quantized)
         loss = parts["reconstruction"] + train["position_weight"] * parts["positions"] + train["commitment"] * parts["commitment"]
         rate = optimizer.step(step, loss)
         usage = codebook.update(encoded.detach().reshape(-1, encoded.shape[-1]), codes)
