@@ -36,8 +36,7 @@ def _labels(directory: Path) -> dict[str, str]:
 
 
 def _generate_features(model, caption: str, frames: int, seed: int, sampling) -> np.ndarray:
-    codes = model.motion_tokens(f"Generate motion: {caption}", max(1, frames // model.frames_per_token), sampling, seed)
-    return model.features_from_codes(codes)
+    return model.generated_features(caption, max(1, frames // model.frames_per_token), sampling, seed)
 
 
 def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: int = 32, samples: int = 10,

@@ -288,11 +288,15 @@ class MotionGPT:
         length = None if frames is None else self._tokens_for_frames(frames)
         if not 1 <= samples <= 16:
             raise ValueError(f"samples must be between 1 and 16, got {samples}")
-        motions = []
-        for sample in range(samples):
-            codes = self.motion_tokens(f"Generate motion: {text}", length, sampling, seed + sample, should_stop=should_stop)
-            motions.append(joints_from_features(self.features_from_codes(codes)))
-        return motions
+        return [joints_from_features(self.generated_features(text, length, sampling, seed + sample, should_stop))
+                for sample in range(samples)]
+
+    def generated_features(self, text: str, tokens: int | None, sampling: Sampling, seed: int,
+                           should_stop=None) -> np.ndarray:
+        """Text -> HumanML3D features (unnormalized) of `tokens` motion tokens (None: the
+        model decides); what `generate` turns into joints, and what evaluation measures."""
+        codes = self.motion_tokens(f"Generate motion: {text}", tokens, sampling, seed, should_stop=should_stop)
+        return self.features_from_codes(codes)
 
     def caption(self, joints) -> str:
         """Motion -> text (greedy, as the release captions)."""
