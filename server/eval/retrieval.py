@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from server.train.config import TRAIN_DEFAULTS
 from server.train.corpus import Clip, load_clips, read_statistics
-from server.train.loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset,
+from server.train.loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer,
                                mean_over_processes, run_stage, seed_step, write_digest)
 
 FORMAT = "motiongpt-retrieval/1"
@@ -188,14 +188,13 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     optimizer = ScheduledOptimizer(model.parameters(), train)
     state = {"model": model, "optimizer": optimizer}
     step = run.resume(state)
-    per_epoch = len(batches_for_epoch(len(clips), train["batch"], 0, train["seed"], processes))
+    schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
         log(f"retrieval: {len(clips)} captioned training clips; {'resuming at step ' + str(step) if step else 'starting'}; "
             f"{train['steps']} steps")
     totals, seen = {}, 0
     while step < train["steps"]:
-        epoch, offset = epoch_and_offset(step, per_epoch)
-        indices = batches_for_epoch(len(clips), train["batch"], epoch, train["seed"], processes)[offset]
+        epoch, indices = schedule.at(step)
         features, captions = sample_batch(clips, indices, train["seed"], epoch, train)
         seed_step(train["seed"], processes.rank, step)
         wrapped.train()

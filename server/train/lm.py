@@ -21,7 +21,7 @@ from server.model.tokenizer import train_tokenizer
 
 from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips
-from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset,
+from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer,
                    mean_over_processes, run_stage, seed_step, write_digest)
 from .tasks import TASKS, TEMPLATES, make_example
 from .vq import load_vq_dir
@@ -133,15 +133,14 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
 
     coded = clip_codes(vae, clips, train["max_codes"])
     validation = _validation_batch(vae, mean, std, data["dir"], tokenizer, train, processes.device)
-    per_epoch = len(batches_for_epoch(len(clips), train["batch"], 0, train["seed"], processes))
+    schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
         log(f"lm: {len(clips)} captioned training clips, text vocabulary {model.first_code_id}, "
-            f"{sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, {per_epoch} steps per epoch on each of "
+            f"{sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, {schedule.per_epoch} steps per epoch on each of "
             f"{processes.world} process(es); {'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
     totals, seen = {}, 0
     while step < train["steps"]:
-        epoch, offset = epoch_and_offset(step, per_epoch)
-        indices = batches_for_epoch(len(clips), train["batch"], epoch, train["seed"], processes)[offset]
+        epoch, indices = schedule.at(step)
         prompts, answers = build_examples(coded, clips, indices, train["seed"], epoch, vae.config.codebook_size, train)
         wrapped.train()
         seed_step(train["seed"], processes.rank, step)

@@ -241,24 +241,36 @@ class ScheduledOptimizer:
         self.optimizer.load_state_dict(state)
 
 
-def batches_for_epoch(count: int, batch: int, epoch: int, seed: int, processes: Processes) -> list[list[int]]:
-    """This process's batches of dataset indices for one epoch: a seeded shuffle split
-    across processes by DistributedSampler (drop_last, so every rank takes the same number
-    of steps)."""
-    from torch.utils.data import DistributedSampler
+class BatchSchedule:
+    """Which dataset indices this process trains on at each step: per epoch, a seeded
+    shuffle split across processes by DistributedSampler (drop_last, so every rank takes
+    the same number of steps), cut into batches. A step number alone fixes the batch, so
+    a resumed run picks up mid-epoch; one epoch's batches are kept, not redrawn per step."""
 
-    sampler = DistributedSampler(range(count), num_replicas=processes.world, rank=processes.rank,
-                                 shuffle=True, seed=seed, drop_last=True)
-    sampler.set_epoch(epoch)
-    indices = list(sampler)
-    usable = (len(indices) // batch) * batch
-    if usable == 0:
-        raise ConfigError(f"train.batch {batch} is larger than this process's share of the data ({len(indices)} items)")
-    return [indices[i:i + batch] for i in range(0, usable, batch)]
+    def __init__(self, count: int, batch: int, seed: int, processes: Processes):
+        self.count, self.batch, self.seed, self.processes = count, batch, seed, processes
+        self._epoch, self._batches = None, []
+        self.per_epoch = len(self._for_epoch(0))
 
+    def _for_epoch(self, epoch: int) -> list[list[int]]:
+        from torch.utils.data import DistributedSampler
 
-def epoch_and_offset(step: int, per_epoch: int) -> tuple[int, int]:
-    return step // per_epoch, step % per_epoch
+        if epoch != self._epoch:
+            sampler = DistributedSampler(range(self.count), num_replicas=self.processes.world, rank=self.processes.rank,
+                                         shuffle=True, seed=self.seed, drop_last=True)
+            sampler.set_epoch(epoch)
+            indices = list(sampler)
+            usable = (len(indices) // self.batch) * self.batch
+            if usable == 0:
+                raise ConfigError(f"train.batch {self.batch} is larger than this process's share of the data "
+                                  f"({len(indices)} items)")
+            self._epoch, self._batches = epoch, [indices[i:i + self.batch] for i in range(0, usable, self.batch)]
+        return self._batches
+
+    def at(self, step: int) -> tuple[int, list[int]]:
+        """(epoch, indices) of the batch trained at `step`."""
+        epoch = step // self.per_epoch
+        return epoch, self._for_epoch(epoch)[step % self.per_epoch]
 
 
 def seed_step(seed: int, rank: int, step: int) -> None:

@@ -24,7 +24,7 @@ from server.model.vqvae import VQVAE, VQVAEConfig
 
 from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips, read_statistics
-from .loop import (Processes, RunDirectory, ScheduledOptimizer, batches_for_epoch, epoch_and_offset,
+from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer,
                    mean_over_processes, run_stage, seed_step, write_digest)
 
 FORMAT = "motiongpt-vq/1"
@@ -194,14 +194,13 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     codebook = EMACodebook(vae.quantizer.codebook, train["ema_decay"], train["dead_share"], processes)
     state = {"model": vae, "optimizer": optimizer, "codebook": codebook}
     step = run.resume(state)
-    per_epoch = len(batches_for_epoch(len(clips), train["batch"], 0, train["seed"], processes))
+    schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
-        log(f"vq: {len(clips)} training clips, {per_epoch} steps per epoch on each of {processes.world} process(es); "
+        log(f"vq: {len(clips)} training clips, {schedule.per_epoch} steps per epoch on each of {processes.world} process(es); "
             f"{'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
     totals, seen = {}, 0
     while step < train["steps"]:
-        epoch, offset = epoch_and_offset(step, per_epoch)
-        indices = batches_for_epoch(len(clips), train["batch"], epoch, train["seed"], processes)[offset]
+        epoch, indices = schedule.at(step)
         features = windows(clips, indices, train["window"], train["seed"], epoch).to(processes.device)
         seed_step(train["seed"], processes.rank, step)
         model.train()
