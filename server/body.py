@@ -9,13 +9,12 @@ included.
 
 import contextlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from retarget.body import load_smpl_model, smpl_parameters
+from retarget.formats import write_atomically
 from retarget.motion import Motion
 
 
@@ -85,17 +84,5 @@ def write_smpl_mesh(motion: Motion, out_path, model_path, betas=None, gender: st
                     foot_lock: bool = False) -> dict:
     """Compute the body, then write it as npz atomically (all or nothing)."""
     arrays = smpl_mesh(motion, model_path, betas, gender, foot_lock)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, out)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    write_atomically(out_path, lambda stream: np.savez(stream, **arrays))
     return arrays

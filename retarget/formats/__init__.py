@@ -67,28 +67,15 @@ def read_motion(path, fmt: str) -> Motion:
     return Motion.from_positions(array, HML3D_FPS)
 
 
-def write_motion(motion: Motion, path, fmt: str) -> None:
+def write_atomically(path, write, text: bool = False) -> None:
+    """Call `write(stream)` on a temporary file beside `path`, then move it into place:
+    the file appears complete or not at all, and a failed write leaves nothing."""
     path = Path(path)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
-    # Compute everything before touching the file system.
-    if fmt in ("hml3d", "joints"):
-        motion = motion.resampled(HML3D_FPS)
-    payload = features_from_joints(motion.positions) if fmt == "hml3d" else None
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(handle, "w" if fmt in ("bvh", "wire") else "wb") as stream:
-            if fmt == "bvh":
-                write_bvh(motion, stream)
-            elif fmt == "wire":
-                json.dump(motion_to_wire(motion), stream)
-            elif fmt == "smpl":
-                write_smpl(motion, stream)
-            elif fmt == "hml3d":
-                np.save(stream, payload)
-            else:
-                np.save(stream, motion.positions.astype(np.float32))
+        with os.fdopen(handle, "w" if text else "wb") as stream:
+            write(stream)
         # mkstemp makes the file private; give it the permissions a normal file gets.
         umask = os.umask(0)
         os.umask(umask)
@@ -97,3 +84,27 @@ def write_motion(motion: Motion, path, fmt: str) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def write_motion(motion: Motion, path, fmt: str) -> None:
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
+    # Compute everything before touching the file system.
+    if fmt in ("hml3d", "joints"):
+        motion = motion.resampled(HML3D_FPS)
+    payload = features_from_joints(motion.positions) if fmt == "hml3d" else None
+
+    def write(stream):
+        if fmt == "bvh":
+            write_bvh(motion, stream)
+        elif fmt == "wire":
+            json.dump(motion_to_wire(motion), stream)
+        elif fmt == "smpl":
+            write_smpl(motion, stream)
+        elif fmt == "hml3d":
+            np.save(stream, payload)
+        else:
+            np.save(stream, motion.positions.astype(np.float32))
+
+    write_atomically(path, write, text=fmt in ("bvh", "wire"))
