@@ -13,7 +13,8 @@ import numpy as np
 from .retarget.body import SMPL_JOINT_NAMES, body_bone_map, load_smpl_model, shaped
 from .retarget.motion import Motion
 from .retarget.transfer import pose_from_motion
-from .rig import keyframe_pose, rig_of, store_bone_map
+from .keys import keyframe_pose
+from .rig import rig_of, store_bone_map
 
 
 def _to_blender(points):

@@ -1,5 +1,6 @@
 """Blender side of retargeting: read an armature's rest data and animation, keep its
-bone map, write pose channels. The mathematics is in retarget/ (pure numpy).
+bone map, sample its pose. The mathematics is in retarget/ (pure numpy);
+writing keys is keys.py.
 
 The bone map is stored on the armature data as an ID property holding JSON
 ({"pelvis": "mixamorig:Hips", ...}), so it shows under Armature > Custom Properties,
@@ -136,57 +137,3 @@ def _assign_slot(anim, action, obj):
         if slot.target_id_type == "OBJECT":
             anim.action_slot = slot
             return
-
-
-def _fcurve_collection(action, obj):
-    """Where new F-curves go: the channelbag of the object's slot (Blender 4.4+ and 5.x,
-    which have no action.fcurves), or action.fcurves (4.2, 4.3)."""
-    if hasattr(action, "layers"):
-        slot = action.slots.new(id_type="OBJECT", name=obj.name)
-        layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
-        strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
-        return strip.channelbag(slot, ensure=True).fcurves, slot
-    return action.fcurves, None
-
-
-def keyframe_pose(obj, pose: Pose, frame_start: int = 1, action_name: str | None = None):
-    """Write `pose` as a new action on the armature, one key per frame from
-    frame_start, filled in one batch per channel (no keyframe_insert per key). The
-    mapped bones are switched to quaternion rotation. Returns the action.
-
-    Keys are one frame apart: resample the motion to the scene's frame rate first."""
-    import bpy
-
-    _armature(obj)
-    missing = [name for name in (*pose.bones, pose.root_bone) if name not in obj.pose.bones]
-    if missing:
-        raise ValueError(f"armature {obj.name!r} has no bones named " + ", ".join(missing[:5]))
-    rotations = np.asarray(pose.rotations, dtype=np.float64)
-    location = np.asarray(pose.root_location, dtype=np.float64)
-    frames = np.arange(len(rotations), dtype=np.float64) + frame_start
-    action = bpy.data.actions.new(action_name or f"{obj.name} motion")
-    try:
-        fcurves, slot = _fcurve_collection(action, obj)
-
-        def channel(path, index, values):
-            curve = fcurves.new(path, index=index)
-            points = curve.keyframe_points
-            points.add(len(values))
-            points.foreach_set("co", np.column_stack([frames, values]).ravel().astype(np.float32))
-            curve.update()
-
-        for k, name in enumerate(pose.bones):
-            for i in range(4):
-                channel(f'pose.bones["{name}"].rotation_quaternion', i, rotations[:, k, i])
-        for i in range(3):
-            channel(f'pose.bones["{pose.root_bone}"].location', i, location[:, i])
-    except Exception:
-        bpy.data.actions.remove(action)
-        raise
-    for name in pose.bones:
-        obj.pose.bones[name].rotation_mode = "QUATERNION"
-    anim = obj.animation_data or obj.animation_data_create()
-    anim.action = action
-    if slot is not None:
-        anim.action_slot = slot
-    return action

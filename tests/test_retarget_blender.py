@@ -284,10 +284,15 @@ def test_bvh_rig_matches_blenders_own_import(scene):
     assert read_back < 0.01
 
 
-def test_keys_are_quaternion_channels(scene):
+def test_keys_follow_each_bones_rotation_mode(scene):
+    """Quaternion bones get 4 channels; the BVH importer's Euler bones keep their Euler
+    order and get 3 (their motion matching Blender's import is checked above)."""
     result = scene["mixamo_T"]["free"]
     assert result["rotation_modes"] == ["QUATERNION"]
     assert result["fcurves"] == 4 * 22 + 3
+    euler = scene["bvh"]["free"]
+    assert euler["rotation_modes"] and "QUATERNION" not in euler["rotation_modes"]
+    assert euler["fcurves"] == 3 * 22 + 3
 
 
 def test_generated_rigify_rig_is_refused_with_a_reason(scene):

@@ -21,6 +21,7 @@ import numpy as np
 
 stage, jobs_path = sys.argv[1], sys.argv[2]
 sys.path.insert(0, stage)
+from motiongpt import keys as blender_keys  # noqa: E402
 from motiongpt import rig as blender_rig  # noqa: E402
 from motiongpt.retarget.motion import Motion  # noqa: E402
 from motiongpt.retarget.transfer import foot_contacts, motion_from_pose, pose_from_motion  # noqa: E402
@@ -102,7 +103,7 @@ for job in jobs["rigs"]:
     for lock in job.get("foot_lock", [False]):
         key = "locked" if lock else "free"
         pose = pose_from_motion(motion, rig, bone_map, foot_lock=lock)
-        action = blender_rig.keyframe_pose(obj, pose, 1, action_name=f"{job['name']} {key}")
+        action = blender_keys.keyframe_pose(obj, pose, 1, action_name=f"{job['name']} {key}")
         names = [bone_map[j] for j in bone_map]
         heads, tails = evaluate(obj, names, frames)
         out[key] = {

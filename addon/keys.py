@@ -1,0 +1,183 @@
+"""Writing a Pose into actions, in bulk: one `keyframe_points.add` + `foreach_set` per
+channel, never one keyframe_insert per key.
+
+Blender 4.4+ (and 5.x, which has no `action.fcurves`) keeps F-curves in the channelbag
+of a slot on a keyframe strip; 4.2 and 4.3 keep them on the action. Rotations are
+written in each bone's own rotation mode (quaternion, axis-angle or any Euler order),
+so the user's rig is not switched to another mode behind their back.
+"""
+
+import numpy as np
+
+from .retarget.rotation import matrix_to_euler, quat_to_axis_angle, quat_to_matrix, unwrap_euler
+from .retarget.transfer import Pose
+
+def euler_from_quat(q: np.ndarray, mode: str) -> np.ndarray:
+    """Blender Euler angles (..., 3) for rotation mode `mode`, stored by axis (x, y, z)
+    whatever the order. Mode 'XZY' applies X first: R = Ry Rz Rx, which is
+    retarget's matrix_to_euler with the axes listed outermost first ('YZX')."""
+    outermost_first = mode[::-1]
+    angles = matrix_to_euler(quat_to_matrix(q), outermost_first)
+    by_axis = np.empty_like(angles)
+    by_axis[..., ["XYZ".index(axis) for axis in outermost_first]] = angles
+    return by_axis
+
+
+def rotation_channels(pose_bone, quaternions: np.ndarray):
+    """(property, (T, n) values) that give `pose_bone` these rotations in its mode."""
+    mode = pose_bone.rotation_mode
+    if mode == "QUATERNION":
+        return "rotation_quaternion", quaternions
+    if mode == "AXIS_ANGLE":
+        aa = quat_to_axis_angle(quaternions)
+        angle = np.linalg.norm(aa, axis=-1, keepdims=True)
+        axis = np.where(angle > 1e-9, aa / np.maximum(angle, 1e-30), [0.0, 1.0, 0.0])
+        return "rotation_axis_angle", np.concatenate([angle, axis], axis=-1)
+    return "rotation_euler", unwrap_euler(euler_from_quat(quaternions, mode), axis=0)
+
+
+def pose_channels(obj, pose: Pose):
+    """[(data_path, index, group, (T,) values)] for every channel the pose keys."""
+    missing = [name for name in (*pose.bones, pose.root_bone) if name not in obj.pose.bones]
+    if missing:
+        raise ValueError(f"armature {obj.name!r} has no bones named " + ", ".join(missing[:5]))
+    rotations = np.asarray(pose.rotations, dtype=np.float64)
+    channels = []
+    for k, name in enumerate(pose.bones):
+        prop, values = rotation_channels(obj.pose.bones[name], rotations[:, k])
+        path = f'pose.bones["{name}"].{prop}'
+        channels += [(path, i, name, values[:, i]) for i in range(values.shape[1])]
+    location = np.asarray(pose.root_location, dtype=np.float64)
+    path = f'pose.bones["{pose.root_bone}"].location'
+    channels += [(path, i, pose.root_bone, location[:, i]) for i in range(3)]
+    return channels
+
+
+class ChannelStore:
+    """The F-curves one object's animation lives in, on any supported Blender."""
+
+    def __init__(self, action, obj, create_slot: bool):
+        self.action = action
+        self.slot = None
+        if hasattr(action, "layers"):
+            anim = obj.animation_data
+            slot = None if create_slot or anim is None else getattr(anim, "action_slot", None)
+            if slot is None:
+                slot = action.slots.new(id_type="OBJECT", name=obj.name)
+            layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+            strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+            self.slot = slot
+            self.fcurves = strip.channelbag(slot, ensure=True).fcurves
+            self._group_keyword = "group_name"
+        else:
+            self.fcurves = action.fcurves
+            self._group_keyword = "action_group"
+
+    def find(self, path: str, index: int):
+        return self.fcurves.find(path, index=index)
+
+    def new(self, path: str, index: int, group: str):
+        return self.fcurves.new(path, index=index, **{self._group_keyword: group})
+
+
+def _fill(curve, frames: np.ndarray, values: np.ndarray) -> None:
+    """Append keys (frames, values) to `curve` in one batch."""
+    points = curve.keyframe_points
+    start = len(points)
+    points.add(len(frames))
+    co = np.empty(2 * len(points), dtype=np.float32)
+    points.foreach_get("co", co)
+    co[2 * start:] = np.column_stack([frames, values]).ravel()
+    points.foreach_set("co", co)
+
+
+def keyframe_pose(obj, pose: Pose, frame_start: int = 1, action_name: str | None = None):
+    """Write `pose` as a new action on the armature, one key per frame from
+    frame_start, and assign it. Returns the action. Nothing is left behind on failure.
+
+    Keys are one frame apart: resample the motion to the scene's frame rate first."""
+    import bpy
+
+    channels = pose_channels(obj, pose)
+    frames = np.arange(pose.frames, dtype=np.float64) + frame_start
+    action = bpy.data.actions.new(action_name or f"{obj.name} motion")
+    try:
+        store = ChannelStore(action, obj, create_slot=True)
+        for path, index, group, values in channels:
+            curve = store.new(path, index, group)
+            _fill(curve, frames, values)
+            curve.update()
+    except Exception:
+        bpy.data.actions.remove(action)
+        raise
+    anim = obj.animation_data or obj.animation_data_create()
+    anim.action = action
+    if store.slot is not None:
+        anim.action_slot = store.slot
+    return action
+
+
+def _frozen(curve, start: float, end: float):
+    """Every key of `curve` outside [start, end]: frame -> (left, right handle)."""
+    return {round(p.co[0], 4): (tuple(p.handle_left), tuple(p.handle_right))
+            for p in curve.keyframe_points if not start <= p.co[0] <= end}
+
+
+def _keep_handles(curve, frozen: dict) -> None:
+    """Put back the handles of keys outside the written range. Blender recomputes
+    automatic handles from the neighbouring keys, so the keys next to new ones would
+    change shape (and so would the curve outside the range); their handles are set
+    free at their old positions instead."""
+    for point in curve.keyframe_points:
+        kept = frozen.get(round(point.co[0], 4))
+        if kept is None:
+            continue
+        left, right = kept
+        if tuple(point.handle_left) == left and tuple(point.handle_right) == right:
+            continue
+        point.handle_left_type = "FREE"
+        point.handle_right_type = "FREE"
+        point.handle_left = left
+        point.handle_right = right
+
+
+def _reference_values(curves, frame: float, default) -> np.ndarray:
+    return np.array([c.evaluate(frame) if c is not None else d for c, d in zip(curves, default)])
+
+
+def replace_keys(obj, action, pose: Pose, frame_start: int) -> None:
+    """Key `pose` into the object's existing `action` on frames frame_start ..
+    frame_start + T - 1: keys of those channels inside that range are replaced, every
+    key outside it keeps every float (position and handles). Channels the action does
+    not have yet get keys on the range only, plus, so the pose outside the range stays
+    what it was, the bone's current value one frame before and after it."""
+    frames = np.arange(pose.frames, dtype=np.float64) + frame_start
+    first, last = float(frames[0]), float(frames[-1])
+    store = ChannelStore(action, obj, create_slot=False)
+    channels = pose_channels(obj, pose)
+    # Group the channels by property so rotations stay continuous with the keys before.
+    by_property = {}
+    for path, index, group, values in channels:
+        by_property.setdefault(path, []).append((index, group, values))
+    for path, parts in by_property.items():
+        curves = [store.find(path, index) for index, _, _ in parts]
+        values = np.stack([v for _, _, v in parts], axis=-1)
+        prop = path.rsplit(".", 1)[1]
+        current = np.array(obj.path_resolve(path), dtype=np.float64).reshape(-1)
+        before = _reference_values(curves, first - 1, current)
+        if prop == "rotation_quaternion" and np.dot(values[0], before) < 0:
+            values = -values  # the same rotations, without a flip from the previous key
+        elif prop == "rotation_euler":
+            values = values + 2 * np.pi * np.round((before - values[0]) / (2 * np.pi))
+        for (index, group, _), curve, column in zip(parts, curves, values.T):
+            if curve is None:
+                curve = store.new(path, index, group)
+                _fill(curve, np.array([first - 1, last + 1]), np.array([current[index]] * 2))
+            frozen = _frozen(curve, first, last)
+            inside = [p for p in curve.keyframe_points if first <= p.co[0] <= last]
+            for point in reversed(inside):
+                curve.keyframe_points.remove(point, fast=True)
+            _fill(curve, frames, column)
+            curve.update()
+            _keep_handles(curve, frozen)
+
