@@ -34,6 +34,14 @@ setup() {
         .venv/bin/python -m pip install --quiet --disable-pip-version-check "${extra[@]}" -e ".[dev]"
         echo "$want" > .venv/.setup-stamp
     fi
+    # Blender 4.2 LTS as a module, in its own environment inside .venv: the tests run
+    # the extension on it as well as on the 5.0 wheel the main environment has.
+    if [ ! -f .venv/blender-4.2/.ready ]; then
+        rm -rf .venv/blender-4.2
+        .venv/bin/python -m venv .venv/blender-4.2
+        .venv/blender-4.2/bin/python -m pip install --quiet --disable-pip-version-check "bpy==4.2.0"
+        touch .venv/blender-4.2/.ready
+    fi
 }
 
 case "${1:-}" in

@@ -1,50 +1,42 @@
 """MotionGPT for Blender: the extension's package root.
 
+    preferences.py   server address, timeout, the local server to start; scene settings
+    panel.py         the sidebar panel, server status, bone-map box
+    operators.py     motiongpt.generate / inbetween / continue_motion / caption / export /
+                     cancel / server_start / server_stop
+    tasks.py         what each operator reads from and writes to the scene
+    jobs.py          a server job on a worker thread; client.py its HTTP calls
+    keys.py          bulk keyframe writing; rig.py reads armatures and their bone maps
+    body.py          an SMPL body mesh in the scene
+    server_process.py  starting and stopping a local model server
+
 The motion core (`retarget`, pure numpy) is copied into this package when the
 extension is built (see build.py), so it is imported relatively and the extension
-needs nothing outside its own folder. The panel and operators that talk to the model
-server come with later versions; for now the extension holds the preferences they use.
+needs nothing outside its own folder.
 """
 
 import bpy
 
-from . import retarget  # noqa: F401  (the motion core ships inside the extension)
+from . import jobs, operators, panel, preferences, server_process
 
-DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
-
-
-class MotionGPTPreferences(bpy.types.AddonPreferences):
-    bl_idname = __package__
-
-    server_url: bpy.props.StringProperty(
-        name="Server URL",
-        description="Address of the MotionGPT model server; a local one keeps everything on this computer",
-        default=DEFAULT_SERVER_URL,
-    )
-    request_timeout: bpy.props.FloatProperty(
-        name="Request Timeout",
-        description="Seconds to wait for the server before giving up",
-        default=30.0,
-        min=1.0,
-        soft_max=600.0,
-        subtype="TIME_ABSOLUTE",
-        unit="TIME_ABSOLUTE",
-    )
-
-    def draw(self, context):
-        layout = self.layout
-        layout.prop(self, "server_url")
-        layout.prop(self, "request_timeout")
-
-
-_CLASSES = (MotionGPTPreferences,)
+_CLASSES = (preferences.MotionGPTPreferences, preferences.MotionGPTSettings, *operators.CLASSES, *panel.CLASSES)
 
 
 def register():
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
+    bpy.types.Scene.motiongpt = bpy.props.PointerProperty(type=preferences.MotionGPTSettings)
+    if not bpy.app.background:
+        bpy.app.timers.register(panel.poll_status, first_interval=0.5, persistent=True)
 
 
 def unregister():
+    if bpy.app.timers.is_registered(panel.poll_status):
+        bpy.app.timers.unregister(panel.poll_status)
+    job = jobs.current()
+    if job is not None:
+        job.cancel()
+    server_process.stop()
+    del bpy.types.Scene.motiongpt
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

@@ -19,6 +19,10 @@ class ServerError(RuntimeError):
     """The server could not do what was asked; str() is a sentence for the user."""
 
 
+class Unreachable(ServerError):
+    """Nothing answers at the server's address."""
+
+
 class Cancelled(RuntimeError):
     """The user cancelled the job."""
 
@@ -80,7 +84,7 @@ class Client:
             raise ServerError(f"the server refused the request ({error.code}): {detail}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise ServerError(f"the MotionGPT server at {self.url} is not reachable ({reason}); "
+            raise Unreachable(f"the MotionGPT server at {self.url} is not reachable ({reason}); "
                               "start it from the MotionGPT panel or with `motiongpt serve`") from None
         except ValueError:
             raise ServerError(f"{self.url} did not answer like a MotionGPT server (no JSON)") from None

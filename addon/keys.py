@@ -9,7 +9,7 @@ so the user's rig is not switched to another mode behind their back.
 
 import numpy as np
 
-from .retarget.rotation import matrix_to_euler, quat_to_axis_angle, quat_to_matrix, unwrap_euler
+from .retarget.rotation import matrix_to_euler, quat_make_continuous, quat_to_axis_angle, quat_to_matrix, unwrap_euler
 from .retarget.transfer import Pose
 
 def euler_from_quat(q: np.ndarray, mode: str) -> np.ndarray:
@@ -145,6 +145,34 @@ def _reference_values(curves, frame: float, default) -> np.ndarray:
     return np.array([c.evaluate(frame) if c is not None else d for c, d in zip(curves, default)])
 
 
+def _signs_between(q: np.ndarray, before: np.ndarray, after: np.ndarray | None) -> np.ndarray:
+    """Quaternions (T, 4) with signs chosen so the channels run on from `before` (the
+    key before) and into `after` (the key after). q and -q are the same rotation, but
+    Blender interpolates the four channels one by one, so a sign change between keys
+    swings the bone through other rotations. When the path between the two keys needs
+    one anyway, it goes where the motion turns fastest."""
+    q = quat_make_continuous(np.asarray(q, dtype=np.float64), axis=0)
+    if np.dot(q[0], before) < 0:
+        q = -q
+    if after is not None and len(q) > 1 and np.dot(q[-1], after) < 0:
+        turn = np.abs(np.sum(q[1:] * q[:-1], axis=-1))  # cos of half the turn between frames
+        q[int(np.argmin(turn)) + 1:] *= -1
+    return q
+
+
+def _turns_between(angles: np.ndarray, before: np.ndarray, after: np.ndarray | None) -> np.ndarray:
+    """Euler angles (T, 3) shifted by whole turns to run on from `before` and into
+    `after`; a turn the path between the keys needs goes where that angle moves most."""
+    turn = 2 * np.pi
+    angles = angles + turn * np.round((before - angles[0]) / turn)
+    if after is not None and len(angles) > 1:
+        missing = np.round((after - angles[-1]) / turn)
+        for axis in np.flatnonzero(missing):
+            k = int(np.argmax(np.abs(np.diff(angles[:, axis]))))
+            angles[k + 1:, axis] += turn * missing[axis]
+    return angles
+
+
 def replace_keys(obj, action, pose: Pose, frame_start: int) -> None:
     """Key `pose` into the object's existing `action` on frames frame_start ..
     frame_start + T - 1: keys of those channels inside that range are replaced, every
@@ -165,10 +193,13 @@ def replace_keys(obj, action, pose: Pose, frame_start: int) -> None:
         prop = path.rsplit(".", 1)[1]
         current = np.array(obj.path_resolve(path), dtype=np.float64).reshape(-1)
         before = _reference_values(curves, first - 1, current)
-        if prop == "rotation_quaternion" and np.dot(values[0], before) < 0:
-            values = -values  # the same rotations, without a flip from the previous key
+        keyed_after = any(c is not None and len(c.keyframe_points) and c.keyframe_points[-1].co[0] > last
+                          for c in curves)
+        after = _reference_values(curves, last + 1, current) if keyed_after else None
+        if prop == "rotation_quaternion":
+            values = _signs_between(values, before, after)
         elif prop == "rotation_euler":
-            values = values + 2 * np.pi * np.round((before - values[0]) / (2 * np.pi))
+            values = _turns_between(values, before, after)
         for (index, group, _), curve, column in zip(parts, curves, values.T):
             if curve is None:
                 curve = store.new(path, index, group)

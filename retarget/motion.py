@@ -62,13 +62,17 @@ class Motion:
         positions = forward_kinematics(rotations, root_translation, offsets)
         return cls(positions, rotations, root_translation, float(fps), offsets)
 
-    def resampled(self, fps: float) -> "Motion":
-        """The same motion at another frame rate (positions linear, rotations slerp)."""
+    def resampled(self, fps: float, cover_end: bool = False) -> "Motion":
+        """The same motion at another frame rate (positions linear, rotations slerp).
+
+        The new frames fit inside the old duration, so the last one may come before
+        the old end; with cover_end one more frame, holding the last pose, reaches it."""
         if abs(fps - self.fps) < 1e-9 or self.frames < 2:
             return Motion(self.positions, self.rotations, self.root_translation, float(fps), self.offsets)
         duration = (self.frames - 1) / self.fps
-        frames = int(np.floor(duration * fps + 1e-6)) + 1
-        t = np.arange(frames) * (self.fps / fps)
+        steps = duration * fps
+        frames = int(np.ceil(steps - 1e-6) if cover_end else np.floor(steps + 1e-6)) + 1
+        t = np.minimum(np.arange(frames) * (self.fps / fps), self.frames - 1)
         lo = np.minimum(np.floor(t).astype(int), self.frames - 2)
         w = t - lo
         root = self.root_translation[lo] * (1 - w)[:, None] + self.root_translation[lo + 1] * w[:, None]
