@@ -131,14 +131,12 @@ def _inbetween(args) -> None:
 def _serve(args) -> None:
     from server.app import serve
 
-    if args.model is None and args.checkpoint is None:
-        raise ValueError("no model given (--model DIR or --checkpoint FILE --t5 DIR); no default model ships yet")
     serve(lambda: _load_model(args), host=args.host, port=args.port, token=args.token)
 
 
 def _add_model_options(parser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", help="a model directory (the project's format)")
+    group.add_argument("--model", help="a model directory (the project's format; default: the embedded model)")
     group.add_argument("--checkpoint", help="MotionGPT's released checkpoint (motiongpt_s3_h3d.tar)")
     group.add_argument("--t5", help="with --checkpoint: the flan-t5-base directory (config.json, tokenizer)")
     group.add_argument("--meta", help="with --checkpoint: folder with the release's mean.npy and std.npy (default: shipped copy)")
@@ -219,6 +217,20 @@ def _train(args) -> None:
     run(args.config, args.out, overrides=args.set, restart=args.restart, log=lambda line: print(line, flush=True))
 
 
+def _pack(args) -> None:
+    import torch
+
+    from server.model.store import load_model_dir, save_model_dir
+
+    model = load_model_dir(args.model)
+    model.name = args.name or model.name
+    # Half precision halves the file; loading converts back to float32, and the
+    # round trip changes generated motion by far less than sampling does.
+    out = save_model_dir(model, args.out, dtype=torch.float16)
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    print(f"{out}: {model.name!r}, {size / 1e6:.1f} MB (weights in float16)")
+
+
 def _eval(args) -> None:
     from server.eval.report import evaluate
     from server.eval.retrieval import load_evaluator
@@ -278,6 +290,14 @@ def _add_train_commands(commands) -> None:
                        help="override a configuration value, e.g. --set train.steps=100 --set data.dir=corpus")
     train.add_argument("--restart", action="store_true", help="discard OUT's checkpoint and log and start over")
     train.set_defaults(run=_train)
+
+    pack = commands.add_parser("pack", help="store a trained model compactly (float16), e.g. as the embedded default",
+                               description="Copy a model directory (OUT/model of `motiongpt train lm`) with its "
+                                           "weights in float16. The embedded default model is made this way.")
+    pack.add_argument("model", help="a model directory")
+    pack.add_argument("--out", required=True, help="the new model directory")
+    pack.add_argument("--name", help="the model's name as the server reports it (default: keep it)")
+    pack.set_defaults(run=_pack)
 
     evaluation = commands.add_parser("eval", help="measure a model on a corpus's test split (writes results.md, .json, .png)")
     _add_model_options(evaluation)

@@ -122,6 +122,18 @@ def test_model_directory_round_trip(model, model_dir):
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "mean.npy").is_file()
 
 
+def test_pack_stores_half_precision_under_a_new_name(model, model_dir, tmp_path):
+    result = motiongpt("pack", str(model_dir), "--out", str(tmp_path / "packed"), "--name", "packed-model")
+    assert result.returncode == 0, result.stderr
+    assert "'packed-model'" in result.stdout
+    full, half = (d / "model.safetensors" for d in (model_dir, tmp_path / "packed"))
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    packed = load_model_dir(tmp_path / "packed")
+    assert packed.name == "packed-model"
+    for key, value in model.lm.state_dict().items():
+        loaded = packed.lm.state_dict()[key]
+        assert loaded.dtype == torch.float32 and torch.allclose(value, loaded, rtol=1e-3, atol=1e-4), key
+
 def test_model_directory_problems_are_named(model_dir, tmp_path):
     import shutil
 
@@ -221,5 +233,6 @@ def test_commands_fail_in_one_line(model_dir, tmp_path):
     result = motiongpt("generate", "", "--model", str(model_dir), "--out", str(tmp_path / "x.bvh"))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "empty" in result.stderr
     assert not (tmp_path / "x.bvh").exists()
-    result = motiongpt("generate", "a person", "--out", str(tmp_path / "x.bvh"))
-    assert result.returncode == 1 and "no model given" in result.stderr
+    result = motiongpt("generate", "a person", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.bvh"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "nowhere" in result.stderr
+    assert not (tmp_path / "x.bvh").exists()

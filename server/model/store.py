@@ -28,6 +28,8 @@ from .vqvae import VQVAE, VQVAEConfig
 
 FORMAT = "motiongpt-model/1"
 RELEASE_META = Path(__file__).resolve().parent / "release_meta"
+# The model that ships with the project, trained by its own scripts (see the README's model card).
+DEFAULT_MODEL = Path(__file__).resolve().parent / "default"
 # T5 ties these to `shared`; safetensors stores one copy.
 _TIED = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
 
@@ -110,5 +112,8 @@ def load_any(model=None, checkpoint=None, t5=None, meta=None) -> MotionGPT:
             raise CheckpointError("an official checkpoint needs --t5 DIR (the flan-t5-base directory with config.json and tokenizer)")
         return load_official(checkpoint, t5, meta or RELEASE_META)
     if model is None:
-        raise CheckpointError("no model given (--model DIR or --checkpoint FILE --t5 DIR); no default model ships yet")
+        if not (DEFAULT_MODEL / "config.json").is_file():
+            raise CheckpointError(f"the embedded default model is missing from {DEFAULT_MODEL}; "
+                                  "give --model DIR or --checkpoint FILE --t5 DIR")
+        model = DEFAULT_MODEL
     return load_model_dir(model)
