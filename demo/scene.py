@@ -1,74 +1,105 @@
-"""The main job, as far as the project goes today.
+"""The main job (`bash run.sh demo`): the whole product, headless.
 
-There is no model yet, so nothing is generated from text. What runs is the motion
-pipeline every generated motion will go through: a real HumanML3D clip (features, the
-model's output format) is recovered to joints, solved to joint rotations, written as
-BVH, SMPL npz and joints, and loaded into a headless Blender scene with Blender's own
-BVH importer; the scene is saved as a .blend.
+Starts the model server with the embedded default model on a free loopback port,
+builds the Blender extension with Blender's own tool and installs it into a fresh
+user folder, then, in headless Blender (demo/blender_scene.py): a Rigify human rig and
+a Mixamo-named rig each get a motion generated from a prompt, a gap in the Mixamo rig's
+action is filled by In-between, both actions are captioned, and the results are
+written to the output folder: scene.blend, BVH files, and Workbench filmstrips.
 
     .venv/bin/python demo/scene.py --out out/demo
 """
 
 import argparse
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import requests
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from retarget.formats import read_motion, write_motion  # noqa: E402
-
-# HumanML3D clip 012314, the sample the dataset publishes (MIT licence).
-SAMPLE = REPO / "tests" / "data" / "hml3d_012314_features.npy"
 
 
-def build_scene(bvh_path: Path, blend_path: Path, frames: int, fps: float) -> None:
-    import bpy
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps = int(round(fps))
-    # Blender's own importer: BVH Y up, -Z forward -> Blender Z up, -Y forward.
-    bpy.ops.import_anim.bvh(filepath=str(bvh_path), axis_forward="-Z", axis_up="Y", global_scale=1.0,
-                            frame_start=1, use_fps_scale=False, update_scene_fps=False,
-                            update_scene_duration=True, rotate_mode="NATIVE")
-    armature = next(o for o in scene.objects if o.type == "ARMATURE")
-    armature.name = "SMPL-22"
-    armature.data.display_type = "STICK"
-    scene.frame_start, scene.frame_end = 1, frames
 
-    camera_data = bpy.data.cameras.new("Camera")
-    camera = bpy.data.objects.new("Camera", camera_data)
-    scene.collection.objects.link(camera)
-    camera.location = (4.5, -6.0, 2.2)
-    camera.rotation_euler = (1.32, 0.0, 0.64)
-    scene.camera = camera
-    sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", type="SUN"))
-    scene.collection.objects.link(sun)
-    bpy.ops.mesh.primitive_plane_add(size=8.0)
-    bpy.ops.wm.save_as_mainfile(filepath=str(blend_path))
+def build_extension(folder: Path) -> Path:
+    spec = importlib.util.spec_from_file_location("addon_build", REPO / "addon" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build.build_extension(folder)
+
+
+def start_server(log_path: Path, model: str | None):
+    port = free_port()
+    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port)]
+    if model:
+        command += ["--model", model]
+    log = open(log_path, "w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"demo: the server stopped while starting:\n{log_path.read_text()[-2000:]}")
+        try:
+            health = requests.get(url + "/health", timeout=2).json()
+            if health.get("ready"):
+                return process, url, health
+        except (requests.ConnectionError, ValueError):
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"demo: the server was not ready within 180 s:\n{log_path.read_text()[-2000:]}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out/demo", help="output folder")
+    parser.add_argument("--model", help="a model directory to serve instead of the embedded default")
     args = parser.parse_args()
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
 
-    motion = read_motion(SAMPLE, "hml3d")
-    outputs = {fmt: out / name for fmt, name in
-               (("bvh", "clip.bvh"), ("smpl", "clip_smpl.npz"), ("joints", "clip_joints.npy"))}
-    for fmt, path in outputs.items():
-        write_motion(motion, path, fmt)
-    blend = out / "scene.blend"
-    build_scene(outputs["bvh"], blend, motion.frames, motion.fps)
+    extension = build_extension(out / "extension")
+    server, url, health = start_server(out / "server.log", args.model)
+    print(f"server: {url}, model {health.get('model')!r}")
+    try:
+        user = out / "blender-user"  # Blender reads this before it starts: a fresh user folder
+        user.mkdir()
+        started = time.monotonic()
+        process = subprocess.run([sys.executable, str(REPO / "demo" / "blender_scene.py"), str(extension), url, str(out)],
+                                 capture_output=True, text=True, env=dict(os.environ, BLENDER_USER_RESOURCES=str(user)))
+        lines = [line for line in process.stdout.splitlines() if line.startswith("DEMO-RESULT:")]
+        if process.returncode != 0 or not lines:
+            print(process.stdout[-3000:], process.stderr[-3000:], sep="\n", file=sys.stderr)
+            print(f"demo: the Blender part failed (exit {process.returncode})", file=sys.stderr)
+            return 1
+        result = json.loads(lines[-1][len("DEMO-RESULT:"):])
+        seconds = time.monotonic() - started
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
-    print("Text-to-motion is not in this version yet: no model ships so far.")
-    print(f"Converted HumanML3D clip 012314 ({motion.frames} frames at {motion.fps:g} fps) through the motion core:")
-    for path in list(outputs.values()) + [blend]:
-        print(f"  {path}")
-    print("Open scene.blend in Blender 4.2+ and press play: the SMPL-22 armature carries the clip.")
+    for rig, done in result.items():
+        print(f"{rig}: generated {done['action']!r} from {done['prompt']!r}")
+        if "inbetween" in done:
+            print(f"{rig}: in-between {done['inbetween']}")
+        print(f"{rig}: caption of its action: {done['caption']!r}")
+    print(f"Blender part took {seconds:.1f} s. Written to {out}:")
+    for name in ("scene.blend", "rigify_smpl.bvh", "mixamo.bvh", "filmstrip.png", "filmstrip_mixamo.png"):
+        print(f"  {out / name}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The README's main job writes what it says, and the .blend holds the animated clip."""
+"""The README's main job: the whole product against the embedded default model, and
+what it writes is what it says."""
 
 import subprocess
 import sys
@@ -15,26 +16,35 @@ CHECK = f"""
 import json, sys
 import bpy
 bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-armature = bpy.data.objects["SMPL-22"]
-scene = bpy.context.scene
-scene.frame_set(60)
-head = armature.matrix_world @ armature.pose.bones["head"].head
-print("{RESULT_MARKER}" + json.dumps({{"frame_end": scene.frame_end, "bones": len(armature.pose.bones),
-      "has_action": armature.animation_data.action is not None, "head": list(head)}}))
+found = {{}}
+for name in ("Rigify", "Mixamo"):
+    obj = bpy.data.objects[name]
+    action = obj.animation_data.action
+    found[name] = {{"action": action.name, "caption": action.get("motiongpt_caption"),
+                   "figure": (name + " figure") in bpy.data.objects}}
+image = bpy.data.images.load(sys.argv[2])
+found["filmstrip"] = list(image.size)
+print("{RESULT_MARKER}" + json.dumps(found))
 """
 
 
-def test_demo_writes_scene_and_files(tmp_path):
+def test_demo_generates_fills_captions_and_writes_everything(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "demo" / "scene.py"), "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "not in this version yet" in result.stdout  # it says what it does not do
-    for name in ("clip.bvh", "clip_smpl.npz", "clip_joints.npy", "scene.blend"):
-        assert (tmp_path / name).stat().st_size > 0
-    scene = run_in_blender(CHECK, str(tmp_path / "scene.blend"))
-    assert scene["frame_end"] == 170 and scene["bones"] == 22 and scene["has_action"]
-    joints = np.load(tmp_path / "clip_joints.npy")
-    x, y, z = scene["head"]
-    # Frame 60 in Blender is index 59; Blender (x, y, z) is ours (x, z, -y).
-    assert np.linalg.norm(np.array([x, z, -y]) - joints[59, 15]) < 1e-3
-    assert read_motion(tmp_path / "clip_smpl.npz", "smpl").frames == 170
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("scene.blend", "rigify_smpl.bvh", "mixamo.bvh", "filmstrip.png", "filmstrip_mixamo.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert "model 'motiongpt-default'" in result.stdout  # the embedded model, not a test one
+    scene = run_in_blender(CHECK, str(tmp_path / "scene.blend"), str(tmp_path / "filmstrip.png"))
+    assert scene["Rigify"]["action"] == "a person walks forward"
+    assert scene["Mixamo"]["action"] == "a person jumps forward twice"
+    for rig in ("Rigify", "Mixamo"):
+        caption = scene[rig]["caption"]
+        assert caption and f"{rig}: caption of its action: {caption!r}" in result.stdout
+        assert scene[rig]["figure"]
+    assert scene["filmstrip"] == [6 * 220 + 5 * 4, 300]
+    # The generated walk, exported on the SMPL skeleton, travels.
+    walk = read_motion(tmp_path / "rigify_smpl.bvh", "bvh")
+    assert walk.fps == 24 and walk.frames > 80
+    assert np.linalg.norm(walk.positions[-1, 0, [0, 2]] - walk.positions[0, 0, [0, 2]]) > 1.0
+    assert (tmp_path / "mixamo.bvh").read_text().startswith("HIERARCHY")
