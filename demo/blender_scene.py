@@ -95,9 +95,10 @@ def main():
     bpy.ops.ed.undo_push(message="demo start")
 
     bpy.ops.preferences.addon_enable(module="rigify")
-    bpy.ops.object.armature_human_metarig_add(location=(-1.0, 0.0, 0.0))
+    bpy.ops.object.armature_human_metarig_add()
     rigify = bpy.context.object
     rigify.name = "Rigify"
+    rigify.location = (-1.0, 0.0, 0.0)
     # The Mixamo rig stands on the SMPL rest skeleton, converted to Blender axes.
     rest = skeleton.rest_positions(skeleton.REST_OFFSETS)
     lift = -rest[:, 1].min()

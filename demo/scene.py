@@ -56,9 +56,13 @@ def start_server(log_path: Path, model: str | None):
             health = requests.get(url + "/health", timeout=2).json()
             if health.get("ready"):
                 return process, url, health
+            if health.get("error"):
+                os.killpg(process.pid, signal.SIGTERM)
+                raise SystemExit(f"demo: the server could not load its model: {health['error']}")
         except (requests.ConnectionError, ValueError):
             pass
         time.sleep(0.25)
+    os.killpg(process.pid, signal.SIGTERM)
     raise SystemExit(f"demo: the server was not ready within 180 s:\n{log_path.read_text()[-2000:]}")
 
 
