@@ -45,6 +45,6 @@ def test_demo_generates_fills_captions_and_writes_everything(tmp_path):
     assert scene["filmstrip"] == [6 * 220 + 5 * 4, 300]
     # The generated walk, exported on the SMPL skeleton, travels.
     walk = read_motion(tmp_path / "rigify_smpl.bvh", "bvh")
-    assert walk.fps == 24 and walk.frames > 80
+    assert abs(walk.fps - 24) < 1e-3 and walk.frames > 80  # BVH stores the frame time (0.0416667)
     assert np.linalg.norm(walk.positions[-1, 0, [0, 2]] - walk.positions[0, 0, [0, 2]]) > 1.0
     assert (tmp_path / "mixamo.bvh").read_text().startswith("HIERARCHY")
