@@ -5,14 +5,18 @@ captions.py), so the model never read them verbatim in training.
 Motions are joint positions (T, 22, 3) at 20 fps, metres, Y up, starting near the
 origin and facing +Z (HumanML3D's convention)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from retarget.humanml3d import joints_from_features
 from retarget.skeleton import JOINT_NAMES
 from server.model.store import DEFAULT_MODEL, load_any
 
 J = {name: k for k, name in enumerate(JOINT_NAMES)}
 SEEDS = (0, 1, 2)
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +96,14 @@ def test_a_walk_does_not_leave_the_floor_and_a_wave_does_not_travel(model):
     """The checks tell actions apart: they are not passed by any motion at all."""
     assert_most_samples(model, "this person strolls forward", lambda m: not leaves_the_floor(m))
     assert_most_samples(model, "the man greets by waving the left hand", lambda m: not travels_forward(m))
+
+
+def test_an_inbetween_fill_meets_the_motion_at_both_ends(model):
+    """The fill joins the given frames without a jump of the body: at each edge of the gap
+    the pelvis moves on the ground no more than the clip's own fastest step."""
+    clip = joints_from_features(np.load(DATA / "hml3d_012314_features.npy"))[:121]
+    fastest = np.linalg.norm(np.diff(clip[:, 0, [0, 2]], axis=0), axis=-1).max()
+    for seed in SEEDS:
+        filled = model.inbetween(clip, 40, 80, seed=seed)
+        steps = np.linalg.norm(np.diff(filled[:, 0, [0, 2]], axis=0), axis=-1)
+        assert steps[39] <= fastest and steps[79] <= fastest, (seed, steps[[39, 79]], fastest)

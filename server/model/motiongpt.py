@@ -361,6 +361,13 @@ class MotionGPT:
         # Bring the decoded motion onto the given one at the frame before the gap, then
         # keep every given frame as it was.
         decoded = _move_to(decoded, decoded[mask_start - 1], positions[mask_start - 1])
+        # Anchored before the gap, the fill's path drifts by the gap's end: spread the
+        # ground-plane miss at the frame after the gap over the gap, so it meets both ends.
+        if mask_end < len(decoded):
+            miss = positions[mask_end, 0] - decoded[mask_end, 0]
+            miss[1] = 0.0
+            ramp = np.arange(1, mask_end - mask_start + 1) / (mask_end - mask_start + 1)
+            decoded[mask_start:mask_end] += ramp[:, None, None] * miss
         result = positions.copy()
         result[mask_start:mask_end] = decoded[mask_start:mask_end]
         return result
