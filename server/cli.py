@@ -224,8 +224,8 @@ def _pack(args) -> None:
 
     model = load_model_dir(args.model)
     model.name = args.name or model.name
-    # Half precision halves the file; loading converts back to float32, and the
-    # round trip changes generated motion by far less than sampling does.
+    # Half precision halves the file (the repository keeps it); loading converts back
+    # to float32, so only storage is rounded.
     out = save_model_dir(model, args.out, dtype=torch.float16)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     print(f"{out}: {model.name!r}, {size / 1e6:.1f} MB (weights in float16)")
