@@ -12,59 +12,16 @@ import sys
 from pathlib import Path
 
 import bpy
-from mathutils import Vector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from filmstrip import add_figure, render_filmstrip  # noqa: E402
+
+from tests.rigs import BUILD_CODE, humanoid, to_json  # noqa: E402  (the Mixamo-named rig the tests use)
 
 zip_path, server_url, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 PROMPTS = {"Rigify": "a person walks forward", "Mixamo": "a person jumps forward twice"}
 GAP = (20, 45)  # frames of the Mixamo rig's action cleared and filled by In-between
-
-# SMPL-22 joints -> Mixamo bone names, with each bone's parent.
-MIXAMO = {
-    "pelvis": ("Hips", None), "spine1": ("Spine", "pelvis"), "spine2": ("Spine1", "spine1"),
-    "spine3": ("Spine2", "spine2"), "neck": ("Neck", "spine3"), "head": ("Head", "neck"),
-    "left_collar": ("LeftShoulder", "spine3"), "left_shoulder": ("LeftArm", "left_collar"),
-    "left_elbow": ("LeftForeArm", "left_shoulder"), "left_wrist": ("LeftHand", "left_elbow"),
-    "right_collar": ("RightShoulder", "spine3"), "right_shoulder": ("RightArm", "right_collar"),
-    "right_elbow": ("RightForeArm", "right_shoulder"), "right_wrist": ("RightHand", "right_elbow"),
-    "left_hip": ("LeftUpLeg", "pelvis"), "left_knee": ("LeftLeg", "left_hip"),
-    "left_ankle": ("LeftFoot", "left_knee"), "left_foot": ("LeftToeBase", "left_ankle"),
-    "right_hip": ("RightUpLeg", "pelvis"), "right_knee": ("RightLeg", "right_hip"),
-    "right_ankle": ("RightFoot", "right_knee"), "right_foot": ("RightToeBase", "right_ankle"),
-}
-TAIL_CHILD = {"pelvis": "spine1", "spine1": "spine2", "spine2": "spine3", "spine3": "neck", "neck": "head",
-              "left_collar": "left_shoulder", "left_shoulder": "left_elbow", "left_elbow": "left_wrist",
-              "right_collar": "right_shoulder", "right_shoulder": "right_elbow", "right_elbow": "right_wrist",
-              "left_hip": "left_knee", "left_knee": "left_ankle", "left_ankle": "left_foot",
-              "right_hip": "right_knee", "right_knee": "right_ankle", "right_ankle": "right_foot"}
-
-
-def mixamo_rig(joints: dict, location):
-    """A Mixamo-named armature ("mixamorig:" prefix) standing on the floor at `location`."""
-    data = bpy.data.armatures.new("Mixamo")
-    obj = bpy.data.objects.new("Mixamo", data)
-    bpy.context.scene.collection.objects.link(obj)
-    obj.location = location
-    bpy.context.view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    for joint, (name, _) in MIXAMO.items():
-        bone = data.edit_bones.new("mixamorig:" + name)
-        bone.head = joints[joint]
-        if joint in TAIL_CHILD:
-            bone.tail = joints[TAIL_CHILD[joint]]
-        elif joint == "head":
-            bone.tail = joints["head"] + Vector((0, 0, 0.18))
-        elif joint.endswith("wrist"):
-            bone.tail = joints[joint] + (joints[joint] - joints[joint.replace("wrist", "elbow")]) * 0.35
-        else:  # toes
-            bone.tail = joints[joint] + Vector((0, -0.08, 0))
-    for joint, (name, parent) in MIXAMO.items():
-        if parent is not None:
-            data.edit_bones["mixamorig:" + name].parent = data.edit_bones["mixamorig:" + MIXAMO[parent][0]]
-    bpy.ops.object.mode_set(mode="OBJECT")
-    return obj
 
 
 def select(obj):
@@ -88,7 +45,6 @@ def main():
     prefs.server_url = server_url
     prefs.request_timeout = 300.0
     tasks = __import__(module + ".tasks", fromlist=["tasks"])
-    skeleton = __import__(module + ".retarget.skeleton", fromlist=["skeleton"])
 
     scene = bpy.context.scene
     scene.render.fps = 24
@@ -99,11 +55,11 @@ def main():
     rigify = bpy.context.object
     rigify.name = "Rigify"
     rigify.location = (-1.0, 0.0, 0.0)
-    # The Mixamo rig stands on the SMPL rest skeleton, converted to Blender axes.
-    rest = skeleton.rest_positions(skeleton.REST_OFFSETS)
-    lift = -rest[:, 1].min()
-    joints = {name: Vector((p[0], -p[2], p[1] + lift)) for name, p in zip(skeleton.JOINT_NAMES, rest)}
-    mixamo = mixamo_rig(joints, (1.0, 0.0, 0.0))
+    # A Mixamo-named rig ("mixamorig:" prefix, fingers) with the SMPL rest proportions.
+    builder = {}
+    exec(BUILD_CODE, builder)
+    mixamo = builder["build_armature"](json.loads(to_json(humanoid("mixamo"))), name="Mixamo")
+    mixamo.location = (1.0, 0.0, 0.0)
 
     result = {}
     for obj in (rigify, mixamo):

@@ -15,22 +15,15 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import requests
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import Server  # noqa: E402  (the server the tests run, in its own process)
 
 
 def build_extension(folder: Path) -> Path:
@@ -38,32 +31,6 @@ def build_extension(folder: Path) -> Path:
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     return build.build_extension(folder)
-
-
-def start_server(log_path: Path, model: str | None):
-    port = free_port()
-    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port)]
-    if model:
-        command += ["--model", model]
-    log = open(log_path, "w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"demo: the server stopped while starting:\n{log_path.read_text()[-2000:]}")
-        try:
-            health = requests.get(url + "/health", timeout=2).json()
-            if health.get("ready"):
-                return process, url, health
-            if health.get("error"):
-                os.killpg(process.pid, signal.SIGTERM)
-                raise SystemExit(f"demo: the server could not load its model: {health['error']}")
-        except (requests.ConnectionError, ValueError):
-            pass
-        time.sleep(0.25)
-    os.killpg(process.pid, signal.SIGTERM)
-    raise SystemExit(f"demo: the server was not ready within 180 s:\n{log_path.read_text()[-2000:]}")
 
 
 def main() -> int:
@@ -77,8 +44,14 @@ def main() -> int:
     out.mkdir(parents=True)
 
     extension = build_extension(out / "extension")
-    server, url, health = start_server(out / "server.log", args.model)
-    print(f"server: {url}, model {health.get('model')!r}")
+    server = Server(args.model, log_path=out / "server.log")
+    try:
+        server.wait_ready(timeout=180)
+    except AssertionError as error:
+        server.stop()
+        raise SystemExit(f"demo: the server did not start: {error}") from None
+    url = server.url
+    print(f"server: {url}, model {server.health.get('model')!r}")
     try:
         user = out / "blender-user"  # Blender reads this before it starts: a fresh user folder
         user.mkdir()
@@ -93,8 +66,7 @@ def main() -> int:
         result = json.loads(lines[-1][len("DEMO-RESULT:"):])
         seconds = time.monotonic() - started
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
 
     for rig, done in result.items():
         print(f"{rig}: generated {done['action']!r} from {done['prompt']!r}")

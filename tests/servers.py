@@ -19,13 +19,16 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, model_dir, *extra, host="127.0.0.1"):
+    """`model_dir` None serves the embedded default model; the log goes to `log_path`
+    (default: beside the model directory)."""
+
+    def __init__(self, model_dir, *extra, host="127.0.0.1", log_path=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(Path(model_dir).parent / f"server-{self.port}.log", "w+")
+        self.log = open(log_path or Path(model_dir).parent / f"server-{self.port}.log", "w+")
+        model = ["--model", str(model_dir)] if model_dir else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--model", str(model_dir), "--host", host,
-             "--port", str(self.port), *extra],
+            [sys.executable, "-m", "server.cli", "serve", *model, "--host", host, "--port", str(self.port), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, headers=None, timeout=120):
@@ -33,10 +36,14 @@ class Server:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.output()
             try:
-                if requests.get(self.url + "/health", headers=headers, timeout=2).json().get("ready"):
-                    return self
+                health = requests.get(self.url + "/health", headers=headers, timeout=2).json()
             except (requests.ConnectionError, ValueError):
-                pass
+                health = {}
+            if health.get("ready"):
+                self.health = health
+                return self
+            if health.get("error"):
+                raise AssertionError(f"the server could not load its model: {health['error']}")
             time.sleep(0.2)
         raise AssertionError("server not ready:\n" + self.output())
 

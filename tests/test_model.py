@@ -134,6 +134,7 @@ def test_pack_stores_half_precision_under_a_new_name(model, model_dir, tmp_path)
         loaded = packed.lm.state_dict()[key]
         assert loaded.dtype == torch.float32 and torch.allclose(value, loaded, rtol=1e-3, atol=1e-4), key
 
+
 def test_model_directory_problems_are_named(model_dir, tmp_path):
     import shutil
 
