@@ -85,6 +85,20 @@ CONVENTIONS = {
         "L_foot": ("toe",), "neck": ("necklower", "neck"), "head": ("head",), "L_collar": ("collar",),
         "L_shoulder": ("shldrbend", "shldr"), "L_elbow": ("forearmbend", "forearm"), "L_wrist": ("hand",),
     },
+    "bvh collar / shoulder / elbow / wrist": {
+        "prefixes": (),
+        "pelvis": ("hips", "hip", "root"), "L_hip": ("hip", "upleg", "thigh"), "L_knee": ("knee", "lowleg"),
+        "L_ankle": ("ankle", "foot"), "L_foot": ("toe", "toes"), "neck": ("neck",), "head": ("head",),
+        "L_collar": ("collar",), "L_shoulder": ("shoulder", "uparm"), "L_elbow": ("elbow", "lowarm"),
+        "L_wrist": ("wrist", "hand"),
+    },
+    "asf / amc": {
+        "prefixes": (),
+        "pelvis": ("root",), "L_hip": ("femur",), "L_knee": ("tibia",), "L_ankle": ("foot",), "L_foot": ("toes",),
+        "spine1": ("lowerback",), "spine2": ("upperback",), "spine3": ("thorax",), "neck": ("lowerneck",),
+        "head": ("head",), "L_collar": ("clavicle",), "L_shoulder": ("humerus",), "L_elbow": ("radius",),
+        "L_wrist": ("wrist",),
+    },
     "3ds max biped": {
         "prefixes": (("bip01",), ("bip1",), ("bip", "1")),
         "pelvis": ("pelvis",), "L_hip": ("thigh",), "L_knee": ("calf",), "L_ankle": ("foot",),
@@ -118,6 +132,24 @@ def split_side(words: list):
     return None, words
 
 
+# Every side-less core word of every convention: ASF glues the side to it ("lhumerus").
+_CORES = frozenset(core for convention in CONVENTIONS.values() for key, cores in convention.items()
+                   if key.startswith("L_") for core in cores) | {"hipjoint", "hand", "fingers", "thumb"}
+
+
+def _sided_words(name: str):
+    """(side, words) of a bone name, also for a side letter glued to a known word
+    (ASF's lfemur, rclavicle)."""
+    side, words = split_side(name_words(name))
+    if side is None and len(words) == 1 and words[0][:1] in ("l", "r") and words[0][1:] in _CORES:
+        side, words = _SIDE_WORDS[words[0][0]], [words[0][1:]]
+    return side, words
+
+
+def _side_of(name: str):
+    return _sided_words(name)[0]
+
+
 def _core(words: list, prefixes) -> str:
     for prefix in sorted(prefixes, key=len, reverse=True):
         if tuple(words[: len(prefix)]) == tuple(prefix):
@@ -144,7 +176,7 @@ def _named_map(rig: Rig, convention: dict) -> dict:
                 priority[core] = rank
     found = {}
     for bone, name in enumerate(rig.names):
-        side, words = split_side(name_words(name))
+        side, words = _sided_words(name)
         core = _core(words, convention["prefixes"])
         joint = wanted.get((side, core))
         if joint is None:
@@ -237,140 +269,260 @@ def guess_body_frame(rig: Rig) -> np.ndarray:
     return np.stack([left, up, forward], axis=-1)
 
 
-def _structural_map(rig: Rig, frame: np.ndarray, known: dict) -> dict:
-    """Joints read from the hierarchy and rest geometry; `known` joints are kept."""
-    local = _points(rig) @ frame  # columns: left, up, forward
-    heads = rig.heads @ frame
-    tails = rig.tails @ frame
-    height = local[:, 1].max() - local[:, 1].min()
-    mapping = dict(known)
-    leaves = [b for b in range(rig.count) if not rig.children[b]]
-    end_points = tails  # a leaf reaches as far as its tail
+# --- the structural reading: chains from the pelvis to the hands, feet and head -------
 
-    def extreme_leaf(side_sign, key):
-        candidates = [b for b in leaves if side_sign * end_points[b, 0] > 0.02 * height]
-        return max(candidates, key=key) if candidates else None
+# Words that mark a bone as a helper (twist, roll, IK target, control, end nub): such a
+# bone is never a joint, and a chain steps over it.
+HELPER_WORDS = frozenset((
+    "twist", "roll", "helper", "ik", "pole", "target", "ctrl", "ctr", "control", "mch", "nub", "end", "socket",
+    "aux", "corrective", "jiggle", "attach", "prop", "weapon", "offset",
+))
 
-    # Feet: of the leaves near the ground on each side, the one furthest forward (a toe,
-    # not a heel); hands: the outermost leaf on each side above the hips.
-    feet = {}
-    for side, sign in (("left", 1), ("right", -1)):
-        lowest = extreme_leaf(sign, lambda b: -end_points[b, 1])
-        if lowest is None:
-            return mapping
-        ground = [b for b in leaves if sign * end_points[b, 0] > 0.02 * height
-                  and end_points[b, 1] < end_points[lowest, 1] + 0.04 * height]
-        feet[side] = max(ground, key=lambda b: end_points[b, 2])
-    top = max(leaves, key=lambda b: end_points[b, 1])
-    pelvis = mapping.get("pelvis", rig.common_ancestor([feet["left"], feet["right"], top]))
-    if pelvis < 0:
-        return mapping
-    mapping.setdefault("pelvis", pelvis)
-    body = [b for b in leaves if rig.is_ancestor(mapping["pelvis"], b)]
-    hip_level = max(end_points[feet["left"], 1], end_points[feet["right"], 1]) + 0.35 * height
-    hands = {}
-    for side, sign in (("left", 1), ("right", -1)):
-        candidates = [b for b in body if sign * end_points[b, 0] > 0.05 * height and end_points[b, 1] > hip_level]
-        hands[side] = max(candidates, key=lambda b: sign * end_points[b, 0]) if candidates else None
 
-    # Legs: the part of the path to the foot below the pelvis that belongs to one side.
-    for side in ("left", "right"):
-        other = "right" if side == "left" else "left"
-        shared = set(rig.ancestors(feet[other])) | {feet[other]}
-        path = [b for b in rig.path(mapping["pelvis"], feet[side]) if b not in shared]
-        if not path:
-            continue
-        prefix = f"{side}_"
-        vertical = [abs(normalize(tails[b] - heads[b])[1]) > 0.7 for b in path]
-        top_y, bottom_y = heads[path[0], 1], end_points[feet[side], 1]
-        leg = top_y - bottom_y
-        # Ankle: the first bone low in the leg that is not vertical (the foot).
-        ankle = next((k for k, b in enumerate(path) if not vertical[k] and heads[b, 1] - bottom_y < 0.3 * leg
-                      and k > 0), None)
-        if ankle is None:
-            continue
-        if prefix + "ankle" not in mapping:
-            mapping[prefix + "ankle"] = path[ankle]
-        if prefix + "foot" not in mapping and ankle + 1 < len(path) and rig.lengths[path[ankle + 1]] > 0.01 * height:
-            toe = path[ankle + 1]
-            # A toe bone starts ahead of the ankle; an end nub pointing nowhere is not one.
-            if heads[toe, 2] - heads[path[ankle], 2] > 0.02 * height:
-                mapping[prefix + "foot"] = toe
-        # Hip: the top of the run of vertical bones that ends at the ankle.
-        start = ankle
-        while start > 0 and vertical[start - 1]:
-            start -= 1
-        if prefix + "hip" not in mapping and start < ankle:
-            mapping[prefix + "hip"] = path[start]
-        hip = mapping.get(prefix + "hip")
-        if prefix + "knee" not in mapping and hip is not None and hip in path:
-            between = path[path.index(hip) + 1: ankle]
-            if between:
-                middle = 0.5 * (heads[hip, 1] + heads[path[ankle], 1])
-                mapping[prefix + "knee"] = min(between, key=lambda b: abs(heads[b, 1] - middle))
+def is_helper(name: str) -> bool:
+    """True for twist/roll/IK/control/end-nub bones (by their name's words)."""
+    return any(word in HELPER_WORDS for word in name_words(name))
 
-    # Arms: the side-specific part of the path from the pelvis to the outermost point.
-    if None not in hands.values():
-        chest = rig.common_ancestor([hands["left"], hands["right"]])
-        for side, sign in (("left", 1), ("right", -1)):
-            prefix = f"{side}_"
-            if chest < 0 or not rig.is_ancestor(chest, hands[side]):
+
+class _Body:
+    """What the hierarchy and rest geometry say about a rig, in body coordinates
+    (columns left, up, forward): the end bones of the limbs, the pelvis and chest where
+    they meet, and the chains of bones between them."""
+
+    def __init__(self, rig: Rig, frame: np.ndarray):
+        self.rig = rig
+        self.heads = rig.heads @ frame
+        self.tails = rig.tails @ frame
+        points = np.concatenate([self.heads, self.tails])
+        self.floor = points[:, 1].min()
+        self.height = max(points[:, 1].max() - self.floor, 1e-9)
+        self.helper = np.array([is_helper(name) for name in rig.names])
+        # A bone too short to turn anything (a zero-length marker, a socket).
+        self.tiny = rig.lengths < 1e-4 * self.height
+        self.problems = []
+        self.feet, self.hands, self.legs, self.arms = {}, {}, {}, {}
+        self.pelvis = self.chest = self.top = -1
+        self._read()
+
+    def lateral(self, bone, side):
+        """How far a bone's head is out on `side` (negative: on the other side)."""
+        return (1.0 if side == "left" else -1.0) * self.heads[bone, 0]
+
+    def joints(self, path):
+        """The bones of a chain that can be joints: no helpers, nothing of no length."""
+        return [b for b in path if not self.helper[b] and not self.tiny[b]]
+
+    def _read(self):
+        rig, h = self.rig, self.height
+        # Ends of limbs: bones with nothing but helpers below them (a toe with its end
+        # nub, a hand with its IK target).
+        real_below = np.zeros(rig.count, bool)
+        for bone in range(rig.count - 1, -1, -1):
+            real_below[bone] = any(not self.helper[c] or real_below[c] for c in rig.children[bone])
+        leaves = [b for b in range(rig.count) if not real_below[b] and not self.helper[b]]
+        ends = self.tails
+        # Feet: on each side, of the leaves near the lowest one, the one furthest forward
+        # (a toe, not a heel). A leg ends near the floor: a side whose lowest leaf is
+        # high up (a hand) has no leg.
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            outside = [b for b in leaves if sign * ends[b, 0] > 0.02 * h]
+            if not outside:
                 continue
-            path = rig.path(chest, hands[side])
-            wrist = mapping.get(prefix + "wrist")
-            if wrist is None or wrist not in path:
-                # The hand: the first bone on the path where fingers branch off (two or
-                # more children that have children of their own; a twist bone has
-                # none); else the last bone that is not a tiny end nub.
-                branching = [b for b in path if sum(1 for c in rig.children[b] if rig.children[c]) >= 2]
-                if branching:
-                    wrist = branching[0]
-                else:
-                    wrist = path[-1]
-                    while rig.lengths[wrist] < 0.02 * height and rig.parents[wrist] in path:
-                        wrist = int(rig.parents[wrist])
-                mapping.setdefault(prefix + "wrist", wrist)
-            wrist = mapping[prefix + "wrist"]
-            if wrist not in path:
+            lowest = min(outside, key=lambda b: ends[b, 1])
+            if ends[lowest, 1] - self.floor > 0.25 * h:
                 continue
-            arm = path[: path.index(wrist)]
-            if not arm:
-                continue
-            # A collar starts near the body's middle; the shoulder is the first joint
-            # out at the side.
-            lateral = [sign * heads[b, 0] for b in arm]
-            collar_width = 0.06 * height
-            if prefix + "shoulder" not in mapping:
-                outer = [k for k, x in enumerate(lateral) if x > collar_width]
-                if not outer:
-                    continue
-                shoulder_at = outer[0]
-                mapping[prefix + "shoulder"] = arm[shoulder_at]
-                if shoulder_at > 0 and prefix + "collar" not in mapping:
-                    mapping[prefix + "collar"] = arm[shoulder_at - 1] if shoulder_at == 1 else arm[0]
-            shoulder = mapping[prefix + "shoulder"]
-            if prefix + "elbow" not in mapping and shoulder in arm:
-                between = arm[arm.index(shoulder) + 1:]
-                if between:
-                    # The elbow: the joint nearest the middle of shoulder-to-wrist.
-                    a, c = heads[shoulder], heads[wrist]
-                    mapping[prefix + "elbow"] = min(
-                        between, key=lambda b: abs(np.linalg.norm(heads[b] - a) - np.linalg.norm(heads[b] - c)))
+            ground = [b for b in outside if ends[b, 1] < ends[lowest, 1] + 0.04 * h]
+            self.feet[side] = max(ground, key=lambda b: ends[b, 2])
+        self.top = max(leaves, key=lambda b: ends[b, 1]) if leaves else -1
+        if not self.feet:
+            self.problems.append("no legs found: the rig needs two legs reaching down to the floor from the pelvis")
+            return
+        for side in ("left", "right"):
+            if side not in self.feet:
+                self.problems.append(f"no {side} leg found below the pelvis: the rig needs two legs")
+        self.pelvis = rig.common_ancestor(list(self.feet.values()) + [self.top])
+        if self.pelvis < 0 or self.pelvis in self.feet.values():
+            self.problems.append("the legs and the head do not meet in one bone: no pelvis found")
+            self.pelvis = -1
+            return
+        for side, foot in self.feet.items():
+            others = [f for s, f in self.feet.items() if s != side]
+            shared = set()
+            for other in others:
+                shared |= set(rig.ancestors(other)) | {other}
+            self.legs[side] = [b for b in rig.path(self.pelvis, foot) if b not in shared]
+            if not self.legs[side]:
+                self.problems.append(f"the {side} foot shares its bones with the other leg: no {side} leg chain")
+                del self.legs[side]
 
-    # Head: on the way from the chest to the top, the bone nearest to a third of the way
-    # from the neck's base to the top (the rest is skull).
-    if "head" not in mapping and top >= 0:
-        arms = [mapping[j] for j in ("left_collar", "right_collar", "left_shoulder", "right_shoulder") if j in mapping]
-        chest = rig.common_ancestor(arms) if len(arms) >= 2 else -1
-        if chest >= 0 and rig.is_ancestor(chest, top):
-            path = rig.path(chest, top)
-            if len(path) >= 2:
-                base = heads[path[0]]
-                target = 0.35 * np.linalg.norm(end_points[top] - base)
-                mapping["head"] = min(path[1:], key=lambda b: abs(np.linalg.norm(heads[b] - base) - target))
-            elif path:
-                mapping["head"] = path[0]
-    return mapping
+        # Hands: the outermost leaf on each side above the hips, below the pelvis.
+        in_legs = set(b for chain in self.legs.values() for b in chain)
+        hip_level = max(ends[f, 1] for f in self.feet.values()) + 0.35 * h
+        body = [b for b in leaves if rig.is_ancestor(self.pelvis, b) and b not in in_legs]
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            candidates = [b for b in body if sign * ends[b, 0] > 0.05 * h and ends[b, 1] > hip_level]
+            if candidates:
+                self.hands[side] = max(candidates, key=lambda b: sign * ends[b, 0])
+            else:
+                self.problems.append(f"no {side} arm found: the rig needs an arm reaching out on each side of the chest")
+        if len(self.hands) == 2:
+            self.chest = rig.common_ancestor(list(self.hands.values()))
+            if self.chest < 0 or self.chest in self.hands.values() or not (
+                    self.chest == self.pelvis or rig.is_ancestor(self.pelvis, self.chest)):
+                self.problems.append("the arms do not meet in a chest above the pelvis")
+                self.chest = -1
+        elif len(self.hands) == 1:
+            # One arm: the chest is where it leaves the spine (the path to the top).
+            hand = next(iter(self.hands.values()))
+            self.chest = rig.common_ancestor([hand, self.top]) if self.top >= 0 else -1
+        if self.chest >= 0:
+            for side, hand in self.hands.items():
+                self.arms[side] = rig.path(self.chest, hand)
+
+
+def _pick(candidates, named, default):
+    """The bone a name chose when the structure allows it, else the structure's choice."""
+    return named if named is not None and named in candidates else default
+
+
+def _assign_leg(body: _Body, side: str, named: dict, mapping: dict):
+    rig, heads, h = body.rig, body.heads, body.height
+    chain = body.joints(body.legs[side])
+    if len(chain) < 2:
+        return
+    prefix = f"{side}_"
+    foot_end = body.tails[body.feet[side], 1]
+    top = heads[chain[0], 1]
+    leg = max(top - foot_end, 1e-9)
+    down = [normalize(body.tails[b] - heads[b])[1] < -0.7 for b in chain]
+    # Ankle: a joint in the lowest 30% of the leg; the first there that turns forward
+    # (the foot), else the lowest (a leg without a foot bone ends in its ankle).
+    low = [k for k in range(1, len(chain)) if heads[chain[k], 1] - foot_end < 0.3 * leg]
+    if not low:
+        return
+    turning = [k for k in low if not down[k]]
+    default = turning[0] if turning else low[-1]
+    ankle = chain.index(_pick([chain[k] for k in low], named.get(prefix + "ankle"), chain[default]))
+    mapping[prefix + "ankle"] = chain[ankle]
+    # Toe: the bone after the ankle when it reaches forward of the ankle.
+    after = chain[ankle + 1:]
+    if after:
+        toe = after[0]
+        forward = heads[toe, 2] - heads[chain[ankle], 2] > 0.02 * h or body.tails[toe, 2] - heads[toe, 2] > 0.02 * h
+        default_toe = toe if forward and rig.lengths[toe] > 0.01 * h else None
+        toe = _pick(after, named.get(prefix + "foot"), default_toe)
+        if toe is not None:
+            mapping[prefix + "foot"] = toe
+    # Hip: the top of the run of downward bones that ends at the ankle, not counting a
+    # bone that starts on the body's midline (CMU's LHipJoint, ASF's lhipjoint: the
+    # pelvis reaching out to the hip joint).
+    start = ankle
+    while start > 0 and down[start - 1]:
+        start -= 1
+    run = chain[start:ankle - 1] if ankle - start >= 2 else []
+    if not run:
+        # No downward run (a leg sideways in rest?): every bone above the knee may be it.
+        run = chain[:ankle - 1]
+    if not run:
+        return
+    off_midline = [b for b in run if body.lateral(b, side) > 0.015 * h]
+    hip = _pick(run, named.get(prefix + "hip"), (off_midline or run)[0])
+    mapping[prefix + "hip"] = hip
+    # Knee: between hip and ankle, the joint nearest half-way down (a twist bone in the
+    # thigh sits a quarter of the way).
+    between = chain[chain.index(hip) + 1: ankle]
+    if between:
+        middle = 0.5 * (heads[hip, 1] + heads[chain[ankle], 1])
+        default_knee = min(between, key=lambda b: abs(heads[b, 1] - middle))
+        mapping[prefix + "knee"] = _pick(between, named.get(prefix + "knee"), default_knee)
+
+
+def _assign_arm(body: _Body, side: str, named: dict, mapping: dict):
+    rig, heads, h = body.rig, body.heads, body.height
+    path = body.arms[side]
+    prefix = f"{side}_"
+    chain = body.joints(path)
+    if len(chain) < 3:
+        return
+    # Wrist: where the fingers branch off (two or more children that have children of
+    # their own; a twist bone has none), else the last bone that is not a tiny end nub.
+    branching = [b for b in chain if sum(1 for c in rig.children[b] if rig.children[c]) >= 2]
+    if branching:
+        default = branching[0]
+    else:
+        default = chain[-1]
+        while rig.lengths[default] < 0.02 * h and chain.index(default) > 2:
+            default = chain[chain.index(default) - 1]
+    # A name may move the wrist along the hand, never into the forearm: it must have
+    # two joints (shoulder, elbow) before it.
+    wrist = _pick(chain[2:], named.get(prefix + "wrist"), default)
+    mapping[prefix + "wrist"] = wrist
+    arm = chain[: chain.index(wrist)]
+    # Shoulder: the first joint out at the side (a collar starts near the middle of the
+    # chest), with an elbow after it. Names choose between such joints: "Shoulder" is
+    # the upper arm in BVH's Collar/Shoulder/Elbow/Wrist and the collar in Mixamo's
+    # Shoulder/Arm/ForeArm; only one of them starts out at the side.
+    outer = [b for b in arm[:-1] if body.lateral(b, side) > 0.06 * h]
+    candidates = outer or arm[-2:-1]
+    if not candidates:
+        return
+    shoulder = _pick(candidates, named.get(prefix + "shoulder"), candidates[0])
+    mapping[prefix + "shoulder"] = shoulder
+    # Elbow: between shoulder and wrist, the joint about as far from both.
+    between = arm[arm.index(shoulder) + 1:]
+    if between:
+        a, c = heads[shoulder], heads[wrist]
+        default_elbow = min(between, key=lambda b: abs(np.linalg.norm(heads[b] - a) - np.linalg.norm(heads[b] - c)))
+        mapping[prefix + "elbow"] = _pick(between, named.get(prefix + "elbow"), default_elbow)
+    # Collar: a bone between the chest and the shoulder.
+    inner = arm[: arm.index(shoulder)]
+    if inner:
+        mapping[prefix + "collar"] = _pick(inner, named.get(prefix + "collar"), inner[0])
+
+
+def _assign_head(body: _Body, named: dict, mapping: dict):
+    """Head: on the way from the chest to the top, the bone nearest to a third of the
+    way from the neck's base to the top (the rest is skull), unless a name picks one."""
+    rig, heads = body.rig, body.heads
+    if body.chest < 0 or body.top < 0 or not rig.is_ancestor(body.chest, body.top):
+        return
+    path = body.joints(rig.path(body.chest, body.top))
+    if not path:
+        return
+    if len(path) >= 2:
+        base = heads[path[0]]
+        target = 0.35 * np.linalg.norm(body.tails[body.top] - base)
+        default = min(path[1:], key=lambda b: abs(np.linalg.norm(heads[b] - base) - target))
+    else:
+        default = path[0]
+    mapping["head"] = _pick(path, named.get("head"), default)
+
+
+def structural_map(rig: Rig, frame: np.ndarray, named: dict):
+    """({joint: bone index}, [problems in words]) read from the hierarchy and rest
+    geometry; `named` ({joint: bone index} from names) only chooses between bones
+    the structure allows for a joint."""
+    body = _Body(rig, frame)
+    mapping = {}
+    if body.pelvis >= 0:
+        mapping["pelvis"] = body.pelvis
+    for side in body.legs:
+        _assign_leg(body, side, named, mapping)
+    for side in body.arms:
+        _assign_arm(body, side, named, mapping)
+    _assign_head(body, named, mapping)
+    # The spine and neck are read between pelvis, chest and head; names among them.
+    for joint in SPINE + ("neck",):
+        if joint in named:
+            mapping[joint] = named[joint]
+    problems = list(body.problems)
+    for side in body.legs:
+        if not all(f"{side}_{j}" in mapping for j in ("hip", "knee", "ankle")):
+            problems.append(f"the {side} leg chain has too few bones for hip, knee and ankle")
+    for side in body.arms:
+        if not all(f"{side}_{j}" in mapping for j in ("shoulder", "elbow", "wrist")):
+            problems.append(f"the {side} arm chain has too few bones for shoulder, elbow and wrist")
+    return mapping, problems
 
 
 def _spine_and_neck(rig: Rig, mapping: dict) -> dict:
@@ -435,10 +587,60 @@ def detect_convention(rig: Rig):
     return best_name, best
 
 
+def _name_hints(rig: Rig) -> dict:
+    """{joint: bone index} the names suggest: the convention whose names match the most
+    bones. Only a hint: the structure decides which bones may be a joint."""
+    best = {}
+    for convention in CONVENTIONS.values():
+        found = _named_map(rig, convention)
+        if len(found) > len(best):
+            best = found
+    return best
+
+
+def _side_vote(rig: Rig, left_axis: np.ndarray) -> float:
+    """How strongly the side words of the names agree that `left_axis` points to the
+    character's left: +1 all agree, -1 all disagree, 0 no sided names."""
+    centre = 0.5 * (rig.heads.min(0) + rig.heads.max(0))
+    votes = []
+    for bone, name in enumerate(rig.names):
+        side = _side_of(name)
+        offset = float(np.dot(rig.heads[bone] - centre, left_axis))
+        if side and abs(offset) > 1e-6:
+            votes.append(np.sign(offset) * (1.0 if side == "left" else -1.0))
+    return float(np.mean(votes)) if votes else 0.0
+
+
+def _toe_evidence(rig: Rig, frame: np.ndarray) -> float:
+    """How far (in body heights) the lowest points stick out forward: toes show which way
+    the body faces; a rig without feet bones shows nothing."""
+    local = _points(rig) @ frame
+    height = max(np.ptp(local[:, 1]), 1e-9)
+    low = local[local[:, 1] <= np.quantile(local[:, 1], 0.08)]
+    return float((np.mean(low[:, 2]) - np.median(local[:, 2])) / height)
+
+
+def body_axes(rig: Rig) -> np.ndarray:
+    """The body's left, up and forward (columns) in armature space.
+
+    Up and the left-right axis come from the rest geometry (guess_body_frame). Which
+    end of that axis is left follows the toes, which point forward; when the feet show
+    nothing (no toe bones), the names' side words decide, and without those the
+    geometric guess stands.
+    """
+    frame = guess_body_frame(rig)
+    if abs(_toe_evidence(rig, frame)) < 0.02 and _side_vote(rig, frame[:, 0]) < -0.5:
+        frame = frame * np.array([-1.0, 1.0, -1.0])
+    return frame
+
+
 def map_bones(rig: Rig) -> dict:
     """{SMPL-22 joint name: bone name} for a humanoid armature.
 
-    Raises MappingError naming the required joints that could not be found.
+    The structure decides: the chains from the pelvis to the feet, hands and head, and
+    where along them each joint sits. Names only choose between bones the structure
+    allows for a joint (which of two bones in the arm is the upper arm, say). Raises
+    MappingError saying what is missing, in words and as SMPL joint names.
     """
     prefixes = {name.split("-", 1)[0] for name in rig.names if "-" in name}
     if {"DEF", "ORG", "MCH"} <= prefixes:
@@ -447,21 +649,15 @@ def map_bones(rig: Rig) -> dict:
             "so keys on them would not move it, and retargeting onto Rigify's control bones is not supported yet; "
             "retarget onto the metarig or onto a rig of plain deform bones"
         )
-    _, named = detect_convention(rig)
-    if len(named) < 4:
-        named = {}
-    mapping = dict(named)
-    frame = _frame_from_map(rig, mapping)
-    if frame is None:
-        frame = guess_body_frame(rig)
-    if _missing(mapping) or any(j not in mapping for j in ("head", "left_foot", "right_foot")):
-        mapping = _consistent(rig, _structural_map(rig, frame, mapping))
+    named = _name_hints(rig)
+    mapping, problems = structural_map(rig, body_axes(rig), named)
     mapping = _consistent(rig, _spine_and_neck(rig, mapping))
     missing = _missing(mapping)
     if missing:
+        reason = "; ".join(problems) if problems else "the rig's chains do not give every joint a bone"
         raise MappingError(
-            "cannot map the armature to a humanoid: no bone found for " + ", ".join(missing)
-            + " (edit the bone map to name them)"
+            f"cannot map the armature to a humanoid: {reason} (no bone found for {', '.join(missing)}; "
+            "edit the bone map to name them)"
         )
     return {joint: rig.names[mapping[joint]] for joint in JOINT_NAMES if joint in mapping}
 
