@@ -34,6 +34,9 @@ class Segment:
     drift: np.ndarray  # (T,) forward speed while airborne, metres per frame
     drift_side: np.ndarray = field(default=None)  # (T,) leftward speed while airborne
     support: np.ndarray = field(default=None)  # (T,) planted foot: +1 left, -1 right, 0 whichever is lowest
+    # (T,) height of the floor under the lowest foot, metres (stairs); later segments of a
+    # clip start from where this one ends.
+    rise: np.ndarray = field(default=None)
 
     @property
     def frames(self) -> int:
@@ -42,7 +45,10 @@ class Segment:
 
 ANGLE_NAMES = ("hip_l", "hip_r", "abd_l", "abd_r", "knee_l", "knee_r", "toe_l", "toe_r", "spine", "spine_bend",
                "spine_twist", "neck", "neck_yaw", "elev_l", "elev_r", "fwd_l", "fwd_r", "elbow_l", "elbow_r",
-               "raise_l", "raise_r")
+               "raise_l", "raise_r",
+               # The pelvis itself (pitch forward, roll to the left, yaw to the left), which
+               # tilts the legs with it, and each thigh's twist about its own axis.
+               "pelvis_pitch", "pelvis_roll", "pelvis_yaw", "twist_l", "twist_r")
 
 
 # Standing at rest: arms down by the sides, elbows a little bent, everything else zero.
@@ -55,7 +61,7 @@ def new_segment(action: str, params: dict, seconds: float) -> tuple[Segment, np.
     angles = {name: np.full(frames, NEUTRAL[name]) for name in ANGLE_NAMES}
     zeros = np.zeros(frames)
     segment = Segment(action, params, angles, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(),
-                      np.zeros(frames, dtype=np.int8))
+                      np.zeros(frames, dtype=np.int8), zeros.copy())
     return segment, np.arange(frames) / FPS
 
 
@@ -65,14 +71,15 @@ def rotations(angles: dict) -> np.ndarray:
     frames = len(a["hip_l"])
     q = quat_identity((frames, JOINT_COUNT))
     j = JOINT_INDEX
-    q[:, j["left_hip"]] = pose.hip(LEFT, a["hip_l"], a["abd_l"])
-    q[:, j["right_hip"]] = pose.hip(RIGHT, a["hip_r"], a["abd_r"])
+    q[:, j["pelvis"]] = pose.spine(a["pelvis_pitch"], a["pelvis_roll"], a["pelvis_yaw"])
+    q[:, j["left_hip"]] = pose.hip(LEFT, a["hip_l"], a["abd_l"], a["twist_l"])
+    q[:, j["right_hip"]] = pose.hip(RIGHT, a["hip_r"], a["abd_r"], a["twist_r"])
     q[:, j["left_knee"]] = pose.knee(a["knee_l"])
     q[:, j["right_knee"]] = pose.knee(a["knee_r"])
     # Ankles keep the sole level whatever the thigh and shin do, plus the toe curve
-    # (toe-off, pointed toes in the air).
-    q[:, j["left_ankle"]] = pose.ankle(TOES_DOWN + a["hip_l"] - a["knee_l"] + a["toe_l"])
-    q[:, j["right_ankle"]] = pose.ankle(TOES_DOWN + a["hip_r"] - a["knee_r"] + a["toe_r"])
+    # (toe-off, pointed toes in the air). A pelvis pitched forward swings the legs back.
+    q[:, j["left_ankle"]] = pose.ankle(TOES_DOWN + a["hip_l"] - a["knee_l"] + a["toe_l"] - a["pelvis_pitch"])
+    q[:, j["right_ankle"]] = pose.ankle(TOES_DOWN + a["hip_r"] - a["knee_r"] + a["toe_r"] - a["pelvis_pitch"])
     for name in ("spine1", "spine2", "spine3"):
         q[:, j[name]] = pose.spine(a["spine"] / 3, a["spine_bend"] / 3, a["spine_twist"] / 3)
     q[:, j["neck"]] = pose.spine(a["neck"] / 2, 0.0, a["neck_yaw"] / 2)
@@ -97,16 +104,53 @@ GAITS = {  # cadence (strides/s), hip swing, knee in swing, arm swing, lean, elb
 }
 
 
+# How a mood changes a gait: cadence, stride and arm-swing factors, then a posture held
+# throughout (degrees: spine lean, head down, knee and hip bend, arms forward, elbows) and
+# a bounce (the pelvis rising off bent knees once a step).
+STYLES = {
+    "tired": dict(cadence=0.8, stride=0.8, arms=0.45, spine=14, neck=12, knees=6, hips=0, fwd=0, elbow=-5, bounce=0),
+    "happy": dict(cadence=1.1, stride=1.1, arms=1.6, spine=-3, neck=-8, knees=0, hips=0, fwd=10, elbow=35, bounce=1),
+    "angry": dict(cadence=1.2, stride=1.15, arms=1.3, spine=7, neck=5, knees=0, hips=0, fwd=5, elbow=45, bounce=0),
+    "cautious": dict(cadence=0.7, stride=0.6, arms=0.3, spine=15, neck=5, knees=20, hips=15, fwd=25, elbow=45, bounce=0),
+}
+
+
+def draw_style(rng, share: float = 0.4) -> str:
+    """A mood for a locomotion clip, or "" (no particular mood) for the rest."""
+    return str(rng.choice(list(STYLES))) if rng.random() < share else ""
+
+
 def gait(segment: Segment, t, kind: str, rng, direction: int = 1, speed_scale: float = 1.0, amplitude: float = 1.0,
-         lateral: int = 0, start_stop: bool = False):
+         lateral: int = 0, start_stop: bool = False, style: str = "", arms: bool = True):
     """Steps: hips swing in counter-phase, the swinging knee lifts (early in the swing,
     straight again at heel-strike), arms swing against the legs, the pelvis bobs through
     the knees. direction -1 walks backwards;
-    lateral +-1 side-steps instead (to the left / right)."""
+    lateral +-1 side-steps instead (to the left / right). style: a key of STYLES; arms
+    False leaves the arms to the caller (carrying). Returns each leg's swing lift, 0 while
+    planted rising to 1 mid-swing, for actions that lift a leg higher."""
     cadence, swing, knee_lift, arm, lean, elbow = GAITS[kind]
     cadence *= speed_scale
     a = segment.angles
     ramp = pose.envelope(t, t[-1] + 1 / FPS, 0.5) if start_stop else np.ones_like(t)
+    if style:
+        mood = STYLES[style]
+        cadence *= mood["cadence"]
+        amplitude *= mood["stride"]
+        arm *= mood["arms"]
+        for leg in ("l", "r"):
+            a[f"knee_{leg}"] += np.radians(mood["knees"]) * ramp
+            a[f"hip_{leg}"] += np.radians(mood["hips"]) * ramp
+            a[f"fwd_{leg}"] += np.radians(mood["fwd"]) * ramp
+            a[f"elbow_{leg}"] += np.radians(mood["elbow"]) * ramp
+        a["spine"] += np.radians(mood["spine"]) * ramp
+        a["neck"] += np.radians(mood["neck"]) * ramp
+        if mood["bounce"]:
+            # Twice a stride (once a step) the knees give a little and straighten: a spring in the step.
+            bounce = 0.5 - 0.5 * np.cos(4 * np.pi * cadence * t)
+            a["knee_l"] += np.radians(10) * bounce * ramp
+            a["knee_r"] += np.radians(10) * bounce * ramp
+            a["hip_l"] += np.radians(5) * bounce * ramp
+            a["hip_r"] += np.radians(5) * bounce * ramp
     phase = 2 * np.pi * (cadence * t + rng.random())
     s = np.sin(phase)
     # Swing progress of each leg, 0 at toe-off to 1 at heel-strike (the half cycle in
@@ -138,7 +182,7 @@ def gait(segment: Segment, t, kind: str, rng, direction: int = 1, speed_scale: f
         # Toes up through the swing, so a stepping foot clears the floor from its first frame.
         a["toe_l"] -= np.radians(20) * np.where(progress_l >= 0, np.sin(np.pi * np.clip(progress_l, 0, 1)), 0.0) * ramp
         a["toe_r"] -= np.radians(20) * np.where(progress_r >= 0, np.sin(np.pi * np.clip(progress_r, 0, 1)), 0.0) * ramp
-        return
+        return lift_l, lift_r
     hip = np.radians(swing * amplitude) * ramp * direction
     a["hip_l"] += hip * s
     a["hip_r"] -= hip * s
@@ -146,23 +190,32 @@ def gait(segment: Segment, t, kind: str, rng, direction: int = 1, speed_scale: f
     a["knee_r"] += np.radians(knee_lift) * lift_r * ramp + np.radians(8)
     a["toe_l"] += np.radians(15) * toe_l * ramp
     a["toe_r"] += np.radians(15) * toe_r * ramp
-    arm_swing = np.radians(arm * amplitude) * ramp
-    a["fwd_l"] -= arm_swing * s * direction
-    a["fwd_r"] += arm_swing * s * direction
-    a["elbow_l"] += np.radians(elbow) * ramp
-    a["elbow_r"] += np.radians(elbow) * ramp
+    if arms:
+        arm_swing = np.radians(arm * amplitude) * ramp
+        a["fwd_l"] -= arm_swing * s * direction
+        a["fwd_r"] += arm_swing * s * direction
+        a["elbow_l"] += np.radians(elbow) * ramp
+        a["elbow_r"] += np.radians(elbow) * ramp
     a["spine"] += np.radians(lean) * ramp * direction
     a["spine_twist"] += np.radians(4 * amplitude) * s * ramp
+    return lift_l * ramp, lift_r * ramp
+
+
+SPEEDS = {"slowly": 0.75, "normally": 1.0, "quickly": 1.2}
+STEP_SIZES = {"small": 0.65, "normal": 1.0, "big": 1.3}
 
 
 def walk(rng, seconds):
     kind = rng.choice(["walk", "walk", "jog", "run"])
-    speed = rng.choice(["slowly", "normally", "quickly"]) if kind == "walk" else "normally"
-    scale = {"slowly": 0.75, "normally": 1.0, "quickly": 1.2}[speed] * rng.uniform(0.92, 1.08)
+    speed = rng.choice(list(SPEEDS)) if kind == "walk" else "normally"
+    scale = SPEEDS[speed] * rng.uniform(0.92, 1.08)
     direction = 1 if kind != "walk" or rng.random() < 0.8 else -1
+    style = draw_style(rng) if kind == "walk" else ""
+    steps = str(rng.choice(list(STEP_SIZES), p=[0.2, 0.6, 0.2])) if kind == "walk" else "normal"
     segment, t = new_segment(kind if direction == 1 else "walk_backward",
-                             {"gait": kind, "speed": speed, "direction": "forward" if direction == 1 else "backward"}, seconds)
-    gait(segment, t, kind, rng, direction, scale, amplitude=scale)
+                             {"gait": kind, "speed": speed, "direction": "forward" if direction == 1 else "backward",
+                              "style": style, "steps": steps}, seconds)
+    gait(segment, t, kind, rng, direction, scale, amplitude=scale * STEP_SIZES[steps], style=style)
     return segment
 
 
@@ -174,14 +227,15 @@ def start_stop(rng, seconds):
 
 def side_step(rng, seconds):
     side = _side(rng)
-    segment, t = new_segment("side_step", {"side": SIDE_NAMES[side]}, seconds)
-    gait(segment, t, "walk", rng, lateral=side, speed_scale=rng.uniform(0.8, 1.1))
+    style = draw_style(rng, 0.25)
+    segment, t = new_segment("side_step", {"side": SIDE_NAMES[side], "style": style}, seconds)
+    gait(segment, t, "walk", rng, lateral=side, speed_scale=rng.uniform(0.8, 1.1), style=style)
     return segment
 
 
 def turn(rng, seconds):
     side = _side(rng)
-    degrees = float(rng.choice([90, 180, 360]))
+    degrees = float(rng.choice([30, 45, 60, 90, 90, 120, 135, 180, 180, 360]))
     seconds = max(seconds, degrees / 120.0 + 1.0)
     segment, t = new_segment("turn", {"side": SIDE_NAMES[side], "degrees": degrees}, seconds)
     # Stepping in place while the heading eases round by the full angle.
@@ -194,8 +248,10 @@ def turn(rng, seconds):
 def circle(rng, seconds):
     side = _side(rng)
     radius = rng.uniform(1.0, 2.5)
-    segment, t = new_segment("circle", {"side": SIDE_NAMES[side], "radius": round(float(radius), 2)}, max(seconds, 4.0))
-    gait(segment, t, "walk", rng, 1, 1.0)
+    style = draw_style(rng, 0.25)
+    segment, t = new_segment("circle", {"side": SIDE_NAMES[side], "radius": round(float(radius), 2), "style": style},
+                             max(seconds, 4.0))
+    gait(segment, t, "walk", rng, 1, 1.0, style=style)
     speed = 1.2  # metres per second of this gait, about
     segment.turn[:] = side * speed / radius / FPS
     return segment
@@ -521,3 +577,9 @@ ACTIONS = {
     "sit_on_floor": sit_on_floor, "stretch": stretch,
     "stand": stand, "look_around": look_around, "shift_weight": shift_weight,
 }
+
+# More actions live in their own modules (imported here, at the end, because they build on
+# the helpers above).
+from .actions_move import MOVE_ACTIONS  # noqa: E402
+
+ACTIONS |= MOVE_ACTIONS

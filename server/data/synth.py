@@ -8,7 +8,8 @@ Feet: after forward kinematics with the pelvis at the origin, the lowest foot of
 frame is the planted one; the body moves by exactly what keeps that foot still (so
 planted feet do not slide and steps carry the body), and stands at the height that puts
 the lowest point (toes, heels, knees when kneeling) on the floor, plus the ballistic
-height of a jump in the air.
+height of a jump in the air and the height of the floor under the lowest foot (stairs:
+the step it stands on).
 """
 
 import json
@@ -60,6 +61,7 @@ def join(segments: list[Segment]) -> Segment:
     if len(segments) == 1:
         return segments[0]
     parts = []
+    floor = 0.0  # where the last segment left the feet (after stairs), so the next starts there
     for k, segment in enumerate(segments):
         t = np.arange(segment.frames) / FPS
         duration = segment.frames / FPS
@@ -69,12 +71,13 @@ def join(segments: list[Segment]) -> Segment:
         angles = {name: NEUTRAL[name] + (segment.angles[name] - NEUTRAL[name]) * weight for name in ANGLE_NAMES}
         support = np.where(weight > 0.5, segment.support, 0).astype(np.int8)
         parts.append(Segment(segment.action, segment.params, angles, segment.turn * weight, segment.lift,
-                             segment.drift, segment.drift_side, support))
+                             segment.drift, segment.drift_side, support, floor + segment.rise))
+        floor += segment.rise[-1]
     return Segment("+".join(s.action for s in parts), {},
                    {name: np.concatenate([p.angles[name] for p in parts]) for name in ANGLE_NAMES},
                    np.concatenate([p.turn for p in parts]), np.concatenate([p.lift for p in parts]),
                    np.concatenate([p.drift for p in parts]), np.concatenate([p.drift_side for p in parts]),
-                   np.concatenate([p.support for p in parts]))
+                   np.concatenate([p.support for p in parts]), np.concatenate([p.rise for p in parts]))
 
 
 def place_on_ground(local: np.ndarray, segment: Segment, heading0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,7 +100,7 @@ def place_on_ground(local: np.ndarray, segment: Segment, heading0: float) -> tup
     moves[:, 1] = 0.0
     root = np.zeros((len(local), 3))
     root[1:] = np.cumsum(moves, axis=0)
-    root[:, 1] = -relative[:, _GROUND_POINTS, 1].min(axis=1) + segment.lift
+    root[:, 1] = -relative[:, _GROUND_POINTS, 1].min(axis=1) + segment.lift + segment.rise
     joints = relative + root[:, None]
     return local, root, joints
 
