@@ -2,11 +2,13 @@
 (free for any use; "The data used in this project was obtained from mocap.cs.cmu.edu.
 The database was created with funding from NSF EIA-0196217.").
 
-`convert_bvh` brings a CMU BVH file onto the SMPL-22 joints through the retargeting
-code's bone mapping (CMU's names are one of the conventions it knows), at 20 fps in
-metres. The converted trials live in server/data/cmu/ as small .npy files, each with
-its source, licence and captioned segments in segments.json; `corpus_items` cuts
-them into clips for `motiongpt data synth`.
+`convert_asf_amc` brings CMU's own ASF/AMC files onto the SMPL-22 joints with an
+explicit table of which point of CMU's skeleton each SMPL joint is; `convert_bvh` does
+the same for a CMU BVH file through the retargeting code's bone mapping. Both give
+20 fps, metres, Y up, the body's lowest point over the clip on the floor (y = 0, as
+HumanML3D puts it). The converted trials live in server/data/cmu/ as small float16 .npy
+files, each with its source, licence, split and captioned segments in segments.json;
+`corpus_items` cuts them into clips for `motiongpt data synth`.
 """
 
 import json
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retarget.formats.asf import forward_kinematics, read_amc, read_asf
 from retarget.formats.bvh import bvh_world_positions, parse_bvh
 from retarget.humanml3d import FPS, features_from_joints
 from retarget.mapping import map_bones
@@ -22,6 +25,110 @@ from retarget.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
 
 FOLDER = Path(__file__).resolve().parent / "cmu"
 CMU_UNIT = 0.056444  # metres per unit of CMU's BVH files ((1 / 0.45) inch)
+AMC_FPS = 120  # CMU captured (and wrote its AMC files) at 120 frames per second
+
+# Where each SMPL-22 joint sits on CMU's ASF skeleton: ("end", bone) is the far end of a
+# bone (the start of its children), ("mid", bone) the middle of a bone. SMPL's joints
+# are joint centres, so a limb joint is the end of the bone above it: the hip is where
+# the femur starts (lhipjoint's end), the knee where the tibia starts, and so on. CMU's
+# spine is six bones of 10-12 cm each from the root up; measured against HumanML3D's
+# reference skeleton (pelvis to spine1 13 cm, to spine2 27, to spine3 33, to the neck
+# 55, to the head 65), the ends of lowerback, upperback, thorax, lowerneck and upperneck
+# (11, 23, 35, 45, 55 cm on subject 1) are the closest points for spine1, spine2,
+# spine3, neck and head. SMPL's collar lies between the spine and the shoulder: the
+# middle of CMU's clavicle, which runs from the top of the thorax to the shoulder.
+ASF_TO_SMPL = {
+    "pelvis": ("end", "root"),
+    "left_hip": ("end", "lhipjoint"),
+    "right_hip": ("end", "rhipjoint"),
+    "spine1": ("end", "lowerback"),
+    "left_knee": ("end", "lfemur"),
+    "right_knee": ("end", "rfemur"),
+    "spine2": ("end", "upperback"),
+    "left_ankle": ("end", "ltibia"),
+    "right_ankle": ("end", "rtibia"),
+    "spine3": ("end", "thorax"),
+    "left_foot": ("end", "lfoot"),
+    "right_foot": ("end", "rfoot"),
+    "neck": ("end", "lowerneck"),
+    "left_collar": ("mid", "lclavicle"),
+    "right_collar": ("mid", "rclavicle"),
+    "head": ("end", "upperneck"),
+    "left_shoulder": ("end", "lclavicle"),
+    "right_shoulder": ("end", "rclavicle"),
+    "left_elbow": ("end", "lhumerus"),
+    "right_elbow": ("end", "rhumerus"),
+    "left_wrist": ("end", "lradius"),
+    "right_wrist": ("end", "rradius"),
+}
+
+
+def on_floor(joints: np.ndarray) -> np.ndarray:
+    """The joints moved up or down so that the lowest joint over the whole clip is at
+    y = 0: HumanML3D's floor (its processing subtracts the same minimum)."""
+    joints = np.array(joints, dtype=np.float64)
+    joints[..., 1] -= joints[..., 1].min()
+    return joints
+
+
+def convert_asf_amc(asf_path, amc_path) -> np.ndarray:
+    """CMU ASF skeleton + AMC motion -> SMPL-22 joint positions (T, 22, 3) at 20 fps,
+    metres, Y up (CMU's ASF axes are already Y up, +X the body's left when it faces
+    +Z, like HumanML3D's), the lowest joint of the clip on the floor."""
+    skeleton = read_asf(asf_path)
+    motion = read_amc(amc_path, skeleton)
+    # 120 fps -> 20 fps by keeping every 6th frame, as HumanML3D downsampled AMASS.
+    step = AMC_FPS // FPS
+    motion.frame_numbers = motion.frame_numbers[::step]
+    motion.values = {name: values[::step] for name, values in motion.values.items()}
+    positions, _ = forward_kinematics(skeleton, motion)
+    positions *= skeleton.metres_per_unit()
+    index = {name: k for k, name in enumerate(skeleton.names)}
+    joints = np.empty((len(positions), len(JOINT_NAMES), 3))
+    for joint, name in enumerate(JOINT_NAMES):
+        where, bone = ASF_TO_SMPL[name]
+        end = positions[:, index[bone]]
+        if where == "mid":
+            end = 0.5 * (end + positions[:, index[skeleton.parents[bone]]])
+        joints[:, joint] = end
+    return on_floor(joints)
+
+
+# CMU's BVH files (the conversions of its ASF/AMC files that circulate) keep the ASF
+# skeleton with other names; a BVH joint sits at the start of its bone, which is the end
+# of the ASF bone above it. So each ASF bone's end is this BVH joint.
+CMU_BVH_JOINT_AT_END = {
+    "root": "Hips", "lhipjoint": "LeftUpLeg", "rhipjoint": "RightUpLeg", "lfemur": "LeftLeg", "rfemur": "RightLeg",
+    "ltibia": "LeftFoot", "rtibia": "RightFoot", "lfoot": "LeftToeBase", "rfoot": "RightToeBase",
+    "lowerback": "Spine", "upperback": "Spine1", "thorax": "Neck", "lowerneck": "Neck1", "upperneck": "Head",
+    "lclavicle": "LeftArm", "rclavicle": "RightArm", "lhumerus": "LeftForeArm", "rhumerus": "RightForeArm",
+    "lradius": "LeftHand", "rradius": "RightHand",
+}
+# ... and the start of a clavicle (the middle of which is SMPL's collar) is this one.
+CMU_BVH_CLAVICLE_START = {"lclavicle": "LeftShoulder", "rclavicle": "RightShoulder"}
+
+
+def convert_cmu_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
+    """A BVH file with CMU's skeleton and joint names (Hips, LHipJoint, LowerBack, Spine,
+    Spine1, Neck, Neck1, Head, LeftShoulder, ...) -> SMPL-22 joints placed exactly as
+    `convert_asf_amc` places them (ASF_TO_SMPL), 20 fps, metres, Y up, on the floor."""
+    bvh = parse_bvh(Path(path).read_text())
+    missing = sorted(set(CMU_BVH_JOINT_AT_END.values()) - set(bvh.names))
+    if missing:
+        raise ValueError(f"{path}: not CMU's BVH skeleton (no {', '.join(missing)})")
+    step = bvh.fps / FPS
+    if abs(step - round(step)) > 1e-3:
+        raise ValueError(f"{path}: {bvh.fps:g} fps is not a whole multiple of {FPS} fps")
+    world, _ = bvh_world_positions(bvh)
+    world = world[::int(round(step))] * unit
+    joints = np.empty((len(world), len(JOINT_NAMES), 3))
+    for joint, name in enumerate(JOINT_NAMES):
+        where, bone = ASF_TO_SMPL[name]
+        end = world[:, bvh.names.index(CMU_BVH_JOINT_AT_END[bone])]
+        if where == "mid":
+            end = 0.5 * (end + world[:, bvh.names.index(CMU_BVH_CLAVICLE_START[bone])])
+        joints[:, joint] = end
+    return on_floor(joints)
 
 
 def convert_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
@@ -56,7 +163,7 @@ def convert_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
     if np.linalg.norm(joints[0, spine2] - joints[0, spine1]) < 1e-6:
         # spine1 moved up onto spine2's place: spine2 goes halfway up to spine3.
         joints[:, spine2] = 0.5 * (joints[:, spine1] + joints[:, spine3])
-    return joints
+    return on_floor(joints)
 
 
 def trials() -> list[dict]:
@@ -65,20 +172,26 @@ def trials() -> list[dict]:
 
 
 def corpus_items(seed: int) -> list[dict]:
-    """Clips cut from the trials' captioned segments, a few random shifts of each, for
-    the training split (real motion helps the model generalize; the test split stays
-    synthetic, with its held-out phrasings)."""
+    """Clips cut from the trials' captioned segments. A training trial gives three copies
+    of each segment with its ends shifted at random by up to 4 frames (real motion helps
+    the model generalize); a test trial (held out for evaluation) gives each segment once,
+    unshifted. Each item carries its trial's split. Every clip is put on the floor on its
+    own, as HumanML3D processed each of its clips: its lowest joint at y = 0."""
     items = []
     for trial in trials():
         joints = np.load(FOLDER / trial["file"]).astype(np.float64)
+        split = trial.get("split", "train")
+        if split not in ("train", "test"):
+            raise ValueError(f"{FOLDER / 'segments.json'}: trial {trial['trial']} has split {split!r} (train or test)")
         for number, segment in enumerate(trial["segments"]):
             rng = np.random.default_rng([seed, number, len(items)])
-            for copy in range(3):
-                start = max(0, int(round(segment["start"] * FPS)) + int(rng.integers(-4, 5)))
-                end = min(len(joints), int(round(segment["end"] * FPS)) + int(rng.integers(-4, 5)))
-                clip = joints[start:end]
+            for copy in range(3 if split == "train" else 1):
+                shift = rng.integers(-4, 5, size=2) if split == "train" else (0, 0)
+                start = max(0, int(round(segment["start"] * FPS)) + int(shift[0]))
+                end = min(len(joints), int(round(segment["end"] * FPS)) + int(shift[1]))
+                clip = on_floor(joints[start:end])
                 items.append({"joints": clip.astype(np.float32), "features": features_from_joints(clip).astype(np.float32),
-                              "captions": segment["captions"],
+                              "captions": segment["captions"], "split": split,
                               "actions": [{"action": segment["action"], "start": 0, "end": len(clip), "params": {}}],
                               "source": f"cmu:{trial['trial']}"})
     return items

@@ -178,8 +178,8 @@ def _make_range(arguments):
 def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool = False, mocap: bool = True,
                  log=print) -> Path:
     """Make `clips` synthetic clips into `out` in HumanML3D's layout (see the module
-    docstring), plus, with `mocap`, the CMU motion-capture clips (cmu.py) in the training
-    split. The same seed gives the same files."""
+    docstring), plus, with `mocap`, the CMU motion-capture clips (cmu.py) in their trials'
+    splits (train, or test for held-out trials). The same seed gives the same files."""
     if clips < 20:
         raise ValueError(f"--clips must be at least 20 (train, val and test all need clips), got {clips}")
     out = Path(out)
@@ -221,7 +221,7 @@ def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool =
         from .cmu import corpus_items
 
         for number, item in enumerate(corpus_items(seed)):
-            item.update(id=f"cmu{number:04d}", split="train")
+            item.update(id=f"cmu{number:04d}")  # the split is the trial's (segments.json)
             _write_clip(partial, item)
             features = item["features"].astype(np.float64)
             sums += features.sum(0)
