@@ -124,7 +124,7 @@ def parse_asf(text: str, source: str = "<asf>") -> AsfSkeleton:
     lines = [(number, line) for number, line in lines if line]
     units = {"length": 1.0, "angle": "deg", "mass": 1.0}
     root = {"order": None, "axis": "XYZ", "position": np.zeros(3), "orientation": np.zeros(3)}
-    raw_bones, parents, name = [], {}, "skeleton"
+    raw_bones, parents, parent_lines, name = [], {}, {}, "skeleton"
     section, bone, in_hierarchy = None, None, False
     for number, line in lines:
         tokens = line.split()
@@ -230,6 +230,7 @@ def parse_asf(text: str, source: str = "<asf>") -> AsfSkeleton:
                     if child in parents:
                         _fail(source, number, f"bone {child} has two parents")
                     parents[child] = tokens[0]
+                    parent_lines[child] = number
         elif section in (None,):
             _fail(source, number, f"text before the first section: {line!r}")
         # Other sections (:version, :documentation, ...) carry nothing we use.
@@ -240,19 +241,22 @@ def parse_asf(text: str, source: str = "<asf>") -> AsfSkeleton:
     scale = np.pi / 180.0 if units["angle"] == "deg" else 1.0
     bones = [AsfBone(b["name"], b["direction"], b["length"], b["axis"] * scale, b["axis_order"], b["dofs"], b["limits"])
              for b in raw_bones]
-    known = {"root"} | {b.name for b in bones}
-    if len(known) != len(bones) + 1:
-        _fail(source, 1, "two bones share a name (or a bone is called root)")
+    known = {"root"}
+    for raw, b in zip(raw_bones, bones):
+        if b.name in known:
+            _fail(source, raw["line"], f"bone name {b.name!r} is used twice (or a bone is called root)")
+        known.add(b.name)
     for child, parent in parents.items():
         if child not in known or parent not in known:
-            _fail(source, 1, f"hierarchy names an unknown bone: {parent} -> {child}")
-    for b in bones:
+            _fail(source, parent_lines[child], f"hierarchy names an unknown bone: {parent} -> {child}")
+    for raw, b in zip(raw_bones, bones):
         if b.name not in parents:
-            _fail(source, 1, f"bone {b.name} is not in the hierarchy")
+            _fail(source, raw["line"], f"bone {b.name} is not in the hierarchy")
     skeleton = AsfSkeleton(name, units["length"], units["angle"], root["order"], root["axis"], root["position"],
                            root["orientation"] * scale, bones, parents)
     if len(skeleton.ordered_bones()) != len(bones):
-        _fail(source, 1, "the hierarchy has a cycle or bones not reachable from root")
+        unreachable = sorted({b.name for b in bones} - {b.name for b in skeleton.ordered_bones()})
+        _fail(source, parent_lines[unreachable[0]], f"bones not reachable from root (a cycle?): {', '.join(unreachable)}")
     return skeleton
 
 
