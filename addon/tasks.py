@@ -17,15 +17,14 @@ import bpy
 import numpy as np
 
 from .keys import keyframe_pose, replace_keys
+from .retarget.contract import FRAMES_PER_TOKEN, MAX_FRAMES, MIN_FRAMES, MODEL_FPS
 from .retarget.formats.wire import motion_from_wire, motion_to_wire
 from .retarget.mapping import MappingError
 from .retarget.rotation import quat_conj, quat_identity, quat_mul, quat_slerp
 from .retarget.transfer import Pose, motion_from_pose, pose_from_motion
 from .rig import bone_map_of, rig_of, sample_pose
 
-SERVER_FPS = 20.0  # the model's frame rate (HumanML3D)
 CONTEXT_SECONDS = 3.0  # motion around a gap, or before the end, that the model is shown
-MAX_SERVER_FRAMES = 400  # the server's limit per motion (20 s)
 CAPTION_PROPERTY = "motiongpt_caption"
 
 
@@ -99,7 +98,7 @@ def server_motion(obj, rig, bone_map, action, first: int, last: int):
     """The action's motion over frames first..last as SMPL-22 at the model's 20 fps,
     covering the range's end, and the Pose it was read from (scene frame rate)."""
     pose = sample_pose(obj, action, first, last, bone_map)
-    motion = motion_from_pose(rig, bone_map, pose).resampled(SERVER_FPS, cover_end=True)
+    motion = motion_from_pose(rig, bone_map, pose).resampled(MODEL_FPS, cover_end=True)
     return motion, pose
 
 
@@ -215,9 +214,9 @@ def prepare_generate(context, prompt: str, seconds: float, samples: int, seed: i
     prompt = prompt.strip()
     if not prompt:
         raise ValueError("type a prompt first, e.g. \"a person walks forward and waves\"")
-    frames = int(round(seconds * SERVER_FPS))
-    if not 4 <= frames <= MAX_SERVER_FRAMES:
-        raise ValueError(f"the length must be between {4 / SERVER_FPS:g} and {MAX_SERVER_FRAMES / SERVER_FPS:g} seconds")
+    frames = int(round(seconds * MODEL_FPS))
+    if not MIN_FRAMES <= frames <= MAX_FRAMES:
+        raise ValueError(f"the length must be between {MIN_FRAMES / MODEL_FPS:g} and {MAX_FRAMES / MODEL_FPS:g} seconds")
     scene = context.scene
     fps, frame_start, obj_name = scene_fps(scene), scene.frame_current, obj.name
 
@@ -300,7 +299,7 @@ def prepare_inbetween(context, frame_start: int | None = None, frame_end: int | 
     first = min(a, max(int(keys[0]), a - context_frames))
     last = max(b, min(int(keys[-1]), b + context_frames))
     motion, existing = server_motion(obj, rig, bone_map, action, first, last)
-    to_server = SERVER_FPS / fps
+    to_server = MODEL_FPS / fps
     # The model fills whole 20 fps frames: mask from the one at or before key a to the
     # one at or after key b, so every scene frame inside the gap lies between filled
     # frames (where the 20 fps grid allows: a gap at the action's very start or end
@@ -340,13 +339,13 @@ def prepare_continue(context, seconds: float, prompt: str = "", seed: int = 0, f
     first = max(int(keys[0]), last - int(round(CONTEXT_SECONDS * fps)))
     if last - first < 1:
         raise ValueError(f"the action {action.name!r} needs keys on at least two frames to be continued")
-    new_frames = int(round(seconds * SERVER_FPS)) // 4 * 4
-    if not 4 <= new_frames <= MAX_SERVER_FRAMES:
-        raise ValueError(f"the length must be between {4 / SERVER_FPS:g} and {MAX_SERVER_FRAMES / SERVER_FPS:g} seconds")
+    new_frames = int(round(seconds * MODEL_FPS)) // FRAMES_PER_TOKEN * FRAMES_PER_TOKEN
+    if not MIN_FRAMES <= new_frames <= MAX_FRAMES:
+        raise ValueError(f"the length must be between {MIN_FRAMES / MODEL_FPS:g} and {MAX_FRAMES / MODEL_FPS:g} seconds")
     motion, existing = server_motion(obj, rig, bone_map, action, first, last)
     obj_name, action_name = obj.name, action.name
     end_pose = _slice(existing, max(0, last - first - 1), last - first + 1)
-    added = int(math.floor(new_frames / SERVER_FPS * fps + 1e-6))
+    added = int(math.floor(new_frames / MODEL_FPS * fps + 1e-6))
 
     def apply(result: dict) -> str:
         obj, action = _find(obj_name, action_name)

@@ -6,11 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from retarget.formats.wire import WIRE_FORMAT
+from retarget.contract import MAX_FRAMES, MAX_TEXT_CHARS, MIN_FRAMES, MODEL_FPS, WIRE_FORMAT
 from retarget.skeleton import JOINT_NAMES
 
-MAX_TEXT = 1000
-MAX_FRAMES = 400  # 20 s at 20 fps
+MAX_TEXT = MAX_TEXT_CHARS
 MAX_SAMPLES = 8
 MAX_INPUT_FRAMES = 2000
 
@@ -24,7 +23,7 @@ class Motion(Strict):
     """A motion in the wire format: joint positions on the SMPL-22 skeleton (metres, Y
     up, +Z forward) with local joint rotations (w, x, y, z)."""
 
-    format: Literal["motion/1"] = Field(description=f"format version; this server reads {WIRE_FORMAT!r}")
+    format: Literal[WIRE_FORMAT] = Field(description=f"format version; this server reads {WIRE_FORMAT!r}")
     fps: float = Field(20.0, gt=0, le=1000)
     joint_names: list[str] = Field(default_factory=lambda: list(JOINT_NAMES), description="the SMPL-22 joints, in order")
     positions: list[list[list[float]]] = Field(description="frames x 22 x 3")
@@ -57,7 +56,8 @@ class Sampling(Strict):
 
 class GenerateRequest(Sampling):
     text: str = Field(min_length=1, max_length=MAX_TEXT, description="what the motion shows")
-    frames: int | None = Field(None, ge=4, le=MAX_FRAMES, description="length at 20 fps (rounded down to 4); null: the model decides")
+    frames: int | None = Field(None, ge=MIN_FRAMES, le=MAX_FRAMES,
+                               description=f"length at {MODEL_FPS} fps (rounded down to whole tokens); null: the model decides")
     samples: int = Field(1, ge=1, le=MAX_SAMPLES)
 
 
@@ -67,7 +67,7 @@ class CaptionRequest(Strict):
 
 class PredictRequest(Sampling):
     motion: Motion
-    frames: int = Field(ge=4, le=MAX_FRAMES, description="frames to add at 20 fps")
+    frames: int = Field(ge=MIN_FRAMES, le=MAX_FRAMES, description=f"frames to add at {MODEL_FPS} fps")
     text: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
 
 

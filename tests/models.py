@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from retarget.contract import INSTRUCTIONS
 from server.model.motiongpt import MotionGPT
 from server.model.tokenizer import train_tokenizer
 from server.model.vqvae import VQVAEConfig
@@ -12,7 +13,7 @@ SMALL_VAE = VQVAEConfig(width=32, code_dim=16, codebook_size=24, depth=2)
 
 _WORDS = ["walks", "runs", "jumps", "waves", "kicks", "squats", "turns", "sits down", "claps", "bows"]
 _WAYS = ["forward", "backward", "slowly", "quickly", "in place", "to the left", "to the right"]
-PROMPT_WORDS = ["Generate motion:", "Generate text:", "Predict motion:", "Complete the masked motion:"]
+PROMPT_WORDS = list(INSTRUCTIONS.values())
 
 
 def caption_corpus():

@@ -10,10 +10,9 @@ Readers refuse other versions with a clear message.
 
 import numpy as np
 
+from ..contract import WIRE_FORMAT
 from ..motion import Motion
 from ..skeleton import JOINT_NAMES
-
-WIRE_FORMAT = "motion/1"
 
 
 def motion_to_wire(motion: Motion, decimals: int = 6) -> dict:

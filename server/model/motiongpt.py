@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, T5Config, T5ForConditionalGeneration
 
+from retarget.contract import (CAPTION_MAX_TOKENS, FRAMES_PER_TOKEN, MAX_MOTION_TOKENS, MAX_TEXT_CHARS,
+                               MIN_INBETWEEN_FRAMES, MIN_INPUT_FRAMES, motion_string, motion_token_strings, prompt)
 from retarget.humanml3d import FPS, canonical_transform, features_from_joints, joints_from_features, to_reference_skeleton
 from retarget.motion import validate_positions
 from retarget.rotation import quat_conj, quat_rotate
@@ -25,9 +27,6 @@ from retarget.rotation import quat_conj, quat_rotate
 from .decoding import Cancelled, MotionDecoder  # noqa: F401  (Cancelled is part of this API)
 from .vqvae import VQVAE, VQVAEConfig
 
-MAX_TEXT_CHARS = 1000
-MAX_MOTION_TOKENS = 100  # 400 frames, 20 s at 20 fps; the release was trained on <= 49
-CAPTION_MAX_TOKENS = 40
 # "hf": Hugging Face generate; "exact": this project's loop, same greedy tokens;
 # "fast": the loop with int8 weights and logits over allowed tokens only.
 DECODING_MODES = ("hf", "exact", "fast")
@@ -151,8 +150,11 @@ class MotionGPT:
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
         self.name = name
+        if vae.config.frames_per_token != FRAMES_PER_TOKEN:
+            raise ValueError(f"the motion tokenizer covers {vae.config.frames_per_token} frames per token; the server "
+                             f"and the extension plan with {FRAMES_PER_TOKEN} (retarget.contract)")
         size = vae.config.codebook_size
-        ids = tokenizer.convert_tokens_to_ids([f"<motion_id_{k}>" for k in range(size + 3)])
+        ids = tokenizer.convert_tokens_to_ids(motion_token_strings(size))
         if ids != list(range(ids[0], ids[0] + size + 3)):
             raise ValueError("the tokenizer's motion tokens are missing or not consecutive")
         if lm.config.vocab_size < ids[-1] + 1:
@@ -224,15 +226,6 @@ class MotionGPT:
             normalized = self.vae.decode(torch.tensor([codes], dtype=torch.long))[0].numpy()
         return normalized * self.std + self.mean
 
-    def motion_text(self, codes: list[int], masked: set[int] = frozenset()) -> str:
-        """Codes as the motion string of a prompt: start, codes (masked ones as the mask
-        token), end."""
-        size = self.codebook_size
-        tokens = [f"<motion_id_{size}>"]
-        tokens += [f"<motion_id_{size + 2}>" if i in masked else f"<motion_id_{c}>" for i, c in enumerate(codes)]
-        tokens.append(f"<motion_id_{size + 1}>")
-        return "".join(tokens)
-
     # --- generation core ------------------------------------------------------------
 
     def _encode_prompt(self, prompt: str) -> dict:
@@ -295,16 +288,16 @@ class MotionGPT:
                            should_stop=None) -> np.ndarray:
         """Text -> HumanML3D features (unnormalized) of `tokens` motion tokens (None: the
         model decides); what `generate` turns into joints, and what evaluation measures."""
-        codes = self.motion_tokens(f"Generate motion: {text}", tokens, sampling, seed, should_stop=should_stop)
+        codes = self.motion_tokens(prompt("text_to_motion", text=text), tokens, sampling, seed, should_stop=should_stop)
         return self.features_from_codes(codes)
 
     def caption(self, joints) -> str:
         """Motion -> text (greedy, as the release captions)."""
         features, _ = self._features_of(joints)
         codes = self.codes_from_features(_crop_to_tokens(features, self.frames_per_token, keep="start"))
-        prompt = f"Generate text: {self.motion_text(codes)}"
+        asked = prompt("motion_to_text", motion=motion_string(codes, self.codebook_size))
         with torch.inference_mode():
-            out = self.lm.generate(**self._encode_prompt(prompt), do_sample=False, num_beams=1,
+            out = self.lm.generate(**self._encode_prompt(asked), do_sample=False, num_beams=1,
                                    max_new_tokens=CAPTION_MAX_TOKENS, pad_token_id=self.tokenizer.pad_token_id,
                                    logits_processor=LogitsProcessorList([TextOnly(self.first_code_id, self.codebook_size + 3)]))
         return self.tokenizer.decode(out[0], skip_special_tokens=True).strip()
@@ -321,10 +314,8 @@ class MotionGPT:
         given = _crop_to_tokens(features, self.frames_per_token, keep="end")
         codes = self.codes_from_features(given)
         new = self._tokens_for_frames(frames)
-        prompt = f"Predict motion: {self.motion_text(codes)}"
-        if text:
-            prompt += f" {_validate_text(text)}"
-        continuation = self.motion_tokens(prompt, new, sampling, seed, should_stop=should_stop)
+        asked = prompt("prediction", motion=motion_string(codes, self.codebook_size), text=_validate_text(text) if text else None)
+        continuation = self.motion_tokens(asked, new, sampling, seed, should_stop=should_stop)
         # Decode the whole sequence so the continuation joins the given motion smoothly.
         decoded = joints_from_features(self.features_from_codes(codes + continuation))
         tail = decoded[len(codes) * self.frames_per_token:]
@@ -346,16 +337,15 @@ class MotionGPT:
         features, frame = self._features_of(positions)
         step = self.frames_per_token
         usable = (len(features) // step) * step
-        if usable < 3 * step:
-            raise ValueError(f"in-betweening needs at least {3 * step + 1} frames, got {len(positions)}")
+        if len(positions) < MIN_INBETWEEN_FRAMES:
+            raise ValueError(f"in-betweening needs at least {MIN_INBETWEEN_FRAMES} frames, got {len(positions)}")
         codes = self.codes_from_features(features[:usable])
         masked = {i for i in range(len(codes)) if (i + 1) * step > mask_start and i * step < mask_end}
         if len(masked) == len(codes):
             raise ValueError("the mask covers the whole motion; use generate instead")
-        prompt = f"Complete the masked motion: {self.motion_text(codes, masked)}"
-        if text:
-            prompt += f" {_validate_text(text)}"
-        filled = self.motion_tokens(prompt, len(codes), sampling, seed, should_stop=should_stop)
+        asked = prompt("inbetween", motion=motion_string(codes, self.codebook_size, masked),
+                       text=_validate_text(text) if text else None)
+        filled = self.motion_tokens(asked, len(codes), sampling, seed, should_stop=should_stop)
         combined = [filled[i] if i in masked else c for i, c in enumerate(codes)]
         decoded = frame.to_world(joints_from_features(self.features_from_codes(combined)))
         # Bring the decoded motion onto the given one at the frame before the gap, then
@@ -385,8 +375,8 @@ class MotionGPT:
 
     def _features_of(self, joints):
         positions = validate_positions(joints)
-        if len(positions) < self.frames_per_token + 1:
-            raise ValueError(f"a motion needs at least {self.frames_per_token + 1} frames to be tokenized, got {len(positions)}")
+        if len(positions) < MIN_INPUT_FRAMES:
+            raise ValueError(f"a motion needs at least {MIN_INPUT_FRAMES} frames to be tokenized, got {len(positions)}")
         return features_from_joints(positions), CanonicalFrame.of(positions)
 
 

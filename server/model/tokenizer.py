@@ -12,13 +12,9 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, T5Tokenizer
 
-MOTION_TOKEN = "<motion_id_{}>"
-_MOTION_TOKEN_PATTERN = re.compile(r"<motion_id_(\d+)>")
+from retarget.contract import MOTION_TOKEN, motion_token_strings
 
-
-def motion_token_strings(codebook_size: int) -> list[str]:
-    """Codes 0..N-1, then start (N), end (N+1) and mask (N+2)."""
-    return [MOTION_TOKEN.format(k) for k in range(codebook_size + 3)]
+_MOTION_TOKEN_PATTERN = re.compile(re.escape(MOTION_TOKEN).replace(r"\{\}", r"(\d+)"))
 
 
 def add_motion_tokens(tokenizer: PreTrainedTokenizerBase, codebook_size: int) -> PreTrainedTokenizerBase:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from retarget.contract import TASKS
 from server.model.motiongpt import MotionGPT
 from server.model.store import save_model_dir
 from server.model.tokenizer import train_tokenizer
@@ -23,7 +24,7 @@ from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer,
                    mean_over_processes, run_stage, seed_step, write_digest)
-from .tasks import TASKS, TEMPLATES, make_example
+from .tasks import INSTRUCTION_CHOICES, make_example
 from .vq import load_vq_dir
 
 DEFAULTS = {
@@ -86,7 +87,7 @@ def encode_batch(tokenizer, prompts, answers, device):
 def tokenizer_texts(clips: list[Clip]) -> list[str]:
     """What the text tokenizer learns its pieces from: the training captions and the
     prompt templates' words."""
-    words = [template.format(caption="", motion="") for options in TEMPLATES.values() for template in options]
+    words = [instruction for options in INSTRUCTION_CHOICES.values() for instruction in options]
     return [caption for clip in clips for caption in clip.captions] + words * 20
 
 

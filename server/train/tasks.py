@@ -15,28 +15,18 @@ not hang on one wording.
 
 import numpy as np
 
-TASKS = ("text_to_motion", "motion_to_text", "prediction", "inbetween")
+from retarget.contract import INSTRUCTIONS, TASKS, motion_string, prompt
 
-# Run-time templates first; the paraphrases follow.
-TEMPLATES = {
-    "text_to_motion": ["Generate motion: {caption}", "Show me a motion for: {caption}",
-                       "Animate this description: {caption}", "Give me motion tokens for: {caption}"],
-    "motion_to_text": ["Generate text: {motion}", "Describe this motion: {motion}",
-                       "What is the person doing in {motion}?", "Caption the motion {motion}"],
-    "prediction": ["Predict motion: {motion}", "Continue this motion: {motion}", "What happens next after {motion}?"],
-    "inbetween": ["Complete the masked motion: {motion}", "Fill in the masked part of {motion}",
-                  "Inpaint the motion {motion}"],
+# Each task's run-time instruction first (retarget.contract, what serving asks); the
+# paraphrases follow. All are instructions that open the prompt, so a model that reads
+# its text through a pretrained encoder sees the instruction and the caption apart.
+PARAPHRASES = {
+    "text_to_motion": ["Show me a motion for:", "Animate this description:", "Give me motion tokens for:"],
+    "motion_to_text": ["Describe this motion:", "What is the person doing?", "Caption the motion:"],
+    "prediction": ["Continue this motion:", "What happens next?"],
+    "inbetween": ["Fill in the masked part:", "Inpaint the motion:"],
 }
-
-
-def motion_string(codes, codebook_size: int, masked=()) -> str:
-    """Codes as MotionGPT writes them into text: start token, codes (masked ones as the
-    mask token), end token."""
-    masked = set(masked)
-    tokens = [f"<motion_id_{codebook_size}>"]
-    tokens += [f"<motion_id_{codebook_size + 2}>" if i in masked else f"<motion_id_{c}>" for i, c in enumerate(codes)]
-    tokens.append(f"<motion_id_{codebook_size + 1}>")
-    return "".join(tokens)
+INSTRUCTION_CHOICES = {task: [INSTRUCTIONS[task], *PARAPHRASES[task]] for task in TASKS}
 
 
 def make_example(codes, caption: str, codebook_size: int, rng: np.random.Generator, weights: dict,
@@ -47,25 +37,22 @@ def make_example(codes, caption: str, codebook_size: int, rng: np.random.Generat
         tasks = [t for t in tasks if t in ("text_to_motion", "motion_to_text")]
     p = np.array([weights[t] for t in tasks], dtype=float)
     task = tasks[rng.choice(len(tasks), p=p / p.sum())]
-    options = TEMPLATES[task]
-    template = options[0] if rng.random() >= paraphrase else options[rng.integers(1, len(options))]
+    options = INSTRUCTION_CHOICES[task]
+    instruction = options[0] if rng.random() >= paraphrase else options[rng.integers(1, len(options))]
     text = f'"{caption}"' if rng.random() < quote else caption
     length = len(codes)
     if task == "text_to_motion":
-        return template.format(caption=text), motion_string(codes, codebook_size)
+        return prompt(task, text=text, instruction=instruction), motion_string(codes, codebook_size)
     if task == "motion_to_text":
-        return template.format(motion=motion_string(codes, codebook_size)), caption
+        return prompt(task, motion=motion_string(codes, codebook_size), instruction=instruction), caption
     if task == "prediction":
         cut = int(rng.integers(max(1, length // 5), max(2, (3 * length) // 5) + 1))
         cut = min(cut, length - 1)
-        prompt = template.format(motion=motion_string(codes[:cut], codebook_size))
-        answer = motion_string(codes[cut:], codebook_size)
+        given, answer = motion_string(codes[:cut], codebook_size), motion_string(codes[cut:], codebook_size)
     else:
         start = int(rng.integers(max(1, length // 8), min(max(2, length // 3) + 1, length - 1)))
         end = int(rng.integers(max(start + 1, (2 * length) // 3), length))
         masked = range(start, max(end, start + 1))
-        prompt = template.format(motion=motion_string(codes, codebook_size, masked))
-        answer = motion_string(codes, codebook_size)
-    if rng.random() < steer:
-        prompt += f" {text}"
-    return prompt, answer
+        given, answer = motion_string(codes, codebook_size, masked), motion_string(codes, codebook_size)
+    steering = text if rng.random() < steer else None
+    return prompt(task, motion=given, text=steering, instruction=instruction), answer
