@@ -297,8 +297,11 @@ class _Body:
         self.floor = points[:, 1].min()
         self.height = max(points[:, 1].max() - self.floor, 1e-9)
         self.helper = np.array([is_helper(name) for name in rig.names])
-        # A bone too short to turn anything (a zero-length marker, a socket).
-        self.tiny = rig.lengths < 1e-4 * self.height
+        # A bone of no length passes nothing on unless parts branch from it (CMU's hand
+        # joint, where fingers and thumb start): a marker, a socket, a stacked joint.
+        zero = rig.lengths < 1e-4 * self.height
+        self.stacked = zero & np.array([len(kids) >= 2 for kids in rig.children])
+        self.tiny = zero & ~self.stacked
         self.problems = []
         self.feet, self.hands, self.legs, self.arms = {}, {}, {}, {}
         self.pelvis = self.chest = self.top = -1
@@ -380,6 +383,13 @@ class _Body:
                 self.arms[side] = rig.path(self.chest, hand)
 
 
+def _bend_degrees(body: _Body, parent: int, bone: int) -> float:
+    """The angle between two bones of a chain: where a limb bends in its rest pose."""
+    a = normalize(body.tails[parent] - body.heads[parent])
+    b = normalize(body.tails[bone] - body.heads[bone])
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
+
+
 def _pick(candidates, named, default):
     """The bone a name chose when the structure allows it, else the structure's choice."""
     return named if named is not None and named in candidates else default
@@ -396,12 +406,20 @@ def _assign_leg(body: _Body, side: str, named: dict, mapping: dict):
     leg = max(top - foot_end, 1e-9)
     down = [normalize(body.tails[b] - heads[b])[1] < -0.7 for b in chain]
     # Ankle: a joint in the lowest 30% of the leg; the first there that turns forward
-    # (the foot), else the lowest (a leg without a foot bone ends in its ankle).
+    # (the foot), else the one where the leg bends most (a steep foot), else the lowest
+    # (a leg without a foot bone ends in its ankle).
     low = [k for k in range(1, len(chain)) if heads[chain[k], 1] - foot_end < 0.3 * leg]
     if not low:
         return
     turning = [k for k in low if not down[k]]
-    default = turning[0] if turning else low[-1]
+    bends = {k: _bend_degrees(body, chain[k - 1], chain[k]) for k in low}
+    bent = [k for k in low if bends[k] > 10.0]
+    if turning:
+        default = turning[0]
+    elif bent:
+        default = max(bent, key=lambda k: bends[k])
+    else:
+        default = low[-1]
     ankle = chain.index(_pick([chain[k] for k in low], named.get(prefix + "ankle"), chain[default]))
     mapping[prefix + "ankle"] = chain[ankle]
     # Toe: the bone after the ankle when it reaches forward of the ankle.
@@ -446,7 +464,7 @@ def _assign_arm(body: _Body, side: str, named: dict, mapping: dict):
         return
     # Wrist: where the fingers branch off (two or more children that have children of
     # their own; a twist bone has none), else the last bone that is not a tiny end nub.
-    branching = [b for b in chain if sum(1 for c in rig.children[b] if rig.children[c]) >= 2]
+    branching = [b for b in chain if sum(1 for c in rig.children[b] if rig.children[c]) >= 2 or body.stacked[b]]
     if branching:
         default = branching[0]
     else:
@@ -611,27 +629,34 @@ def _side_vote(rig: Rig, left_axis: np.ndarray) -> float:
     return float(np.mean(votes)) if votes else 0.0
 
 
-def _toe_evidence(rig: Rig, frame: np.ndarray) -> float:
-    """How far (in body heights) the lowest points stick out forward: toes show which way
-    the body faces; a rig without feet bones shows nothing."""
-    local = _points(rig) @ frame
-    height = max(np.ptp(local[:, 1]), 1e-9)
-    low = local[local[:, 1] <= np.quantile(local[:, 1], 0.08)]
-    return float((np.mean(low[:, 2]) - np.median(local[:, 2])) / height)
+def _feet_point_forward(rig: Rig, frame: np.ndarray, mapping: dict) -> float:
+    """Mean forward component of the ankle bones' directions (+1 straight ahead): feet
+    point forward, so a negative value means `frame` has the body turned round (left
+    and right swapped). Near 0 when the rig has no foot bones (a BVH ending in ankles)."""
+    directions = [normalize(rig.tails[mapping[j]] - rig.heads[mapping[j]]) @ frame[:, 2]
+                  for j in ("left_ankle", "right_ankle") if j in mapping]
+    return float(np.mean(directions)) if directions else 0.0
+
+
+def _read_rig(rig: Rig, named: dict):
+    """(frame, mapping, problems): the body's axes and the structural map.
+
+    Up and the left-right axis come from the rest geometry (guess_body_frame). Which
+    end of that axis is left follows the feet, which point forward from the ankles;
+    when the feet show nothing (no foot bones), the names' side words decide.
+    """
+    frame = guess_body_frame(rig)
+    mapping, problems = structural_map(rig, frame, named)
+    forward = _feet_point_forward(rig, frame, mapping)
+    if forward < -0.2 or (abs(forward) <= 0.2 and _side_vote(rig, frame[:, 0]) < -0.5):
+        frame = frame * np.array([-1.0, 1.0, -1.0])
+        mapping, problems = structural_map(rig, frame, named)
+    return frame, mapping, problems
 
 
 def body_axes(rig: Rig) -> np.ndarray:
-    """The body's left, up and forward (columns) in armature space.
-
-    Up and the left-right axis come from the rest geometry (guess_body_frame). Which
-    end of that axis is left follows the toes, which point forward; when the feet show
-    nothing (no toe bones), the names' side words decide, and without those the
-    geometric guess stands.
-    """
-    frame = guess_body_frame(rig)
-    if abs(_toe_evidence(rig, frame)) < 0.02 and _side_vote(rig, frame[:, 0]) < -0.5:
-        frame = frame * np.array([-1.0, 1.0, -1.0])
-    return frame
+    """The body's left, up and forward (columns) in armature space, as the mapper reads them."""
+    return _read_rig(rig, _name_hints(rig))[0]
 
 
 def map_bones(rig: Rig) -> dict:
@@ -650,7 +675,7 @@ def map_bones(rig: Rig) -> dict:
             "retarget onto the metarig or onto a rig of plain deform bones"
         )
     named = _name_hints(rig)
-    mapping, problems = structural_map(rig, body_axes(rig), named)
+    _, mapping, problems = _read_rig(rig, named)
     mapping = _consistent(rig, _spine_and_neck(rig, mapping))
     missing = _missing(mapping)
     if missing:

@@ -232,7 +232,8 @@ class Binding:
                                                                     ("left_shoulder", "right_shoulder"))
             for left, right in pairs:
                 a, b = JOINT_INDEX[left], JOINT_INDEX[right]
-                if a in self.slot and b in self.slot:
+                # Collars that start at one point (BVH, ASF) give no line across: use the shoulders.
+                if a in self.slot and b in self.slot and np.ptp(heads[[self.slot[a], self.slot[b]]], 0).max() > 1e-4:
                     rig_across = heads[self.slot[a]] - heads[self.slot[b]]
                     ref_across = reference[a] - reference[b]
                     if primary is None:
