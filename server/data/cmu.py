@@ -3,12 +3,13 @@
 The database was created with funding from NSF EIA-0196217.").
 
 `convert_asf_amc` brings CMU's own ASF/AMC files onto the SMPL-22 joints with an
-explicit table of which point of CMU's skeleton each SMPL joint is; `convert_bvh` does
-the same for a CMU BVH file through the retargeting code's bone mapping. Both give
-20 fps, metres, Y up, the body's lowest point over the clip on the floor (y = 0, as
-HumanML3D puts it). The converted trials live in server/data/cmu/ as small float16 .npy
-files, each with its source, licence, split and captioned segments in segments.json;
-`corpus_items` cuts them into clips for `motiongpt data synth`.
+explicit table of which point of CMU's skeleton each SMPL joint is, and
+`convert_cmu_bvh` does the same for a BVH file of CMU's skeleton; both give 20 fps,
+metres, Y up, the lowest joint over the clip on the floor (y = 0, where HumanML3D puts
+it). `convert_bvh` reads any BVH through the retargeting code's bone mapping. The
+converted trials live in server/data/cmu/ as small float16 .npy files, each with its
+source, licence, split and captioned segments in segments.json (SOURCES.md says where
+every file came from); `corpus_items` cuts them into clips for `motiongpt data synth`.
 """
 
 import json
@@ -132,7 +133,10 @@ def convert_cmu_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
 
 
 def convert_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
-    """A BVH file -> SMPL-22 joint positions (T, 22, 3) at 20 fps, metres, Y up."""
+    """A BVH file -> SMPL-22 joint positions (T, 22, 3) at 20 fps, metres, Y up, where
+    the file puts them (not moved onto the floor: pass the result to `on_floor` for the
+    corpus). For CMU's own skeleton `convert_cmu_bvh` places the joints as
+    `convert_asf_amc` does."""
     bvh = parse_bvh(Path(path).read_text())
     world, _ = bvh_world_positions(bvh)
     rest = np.zeros((len(bvh.names), 3))
@@ -163,7 +167,7 @@ def convert_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
     if np.linalg.norm(joints[0, spine2] - joints[0, spine1]) < 1e-6:
         # spine1 moved up onto spine2's place: spine2 goes halfway up to spine3.
         joints[:, spine2] = 0.5 * (joints[:, spine1] + joints[:, spine3])
-    return on_floor(joints)
+    return joints
 
 
 def trials() -> list[dict]:
