@@ -177,6 +177,15 @@ def test_malformed_amc_names_the_file_and_line(change, message):
         parse_amc(SMALL_AMC.replace(old, new, 1), skeleton, "test.amc")
 
 
+def test_hierarchy_errors_name_their_line():
+    unlisted = SMALL_ASF.replace("    upper lower\n", "")
+    with pytest.raises(ValueError, match="test.asf:27: bone lower is not in the hierarchy"):
+        parse_asf(unlisted, "test.asf")
+    cycle = SMALL_ASF.replace("    root upper\n    upper lower\n", "    lower upper\n    upper lower\n")
+    with pytest.raises(ValueError, match="test.asf:39: bones not reachable from root"):
+        parse_asf(cycle, "test.asf")
+
+
 def test_an_amc_without_frames_is_an_error():
     skeleton, _ = _small()
     with pytest.raises(ValueError, match="test.amc:2: no frames"):

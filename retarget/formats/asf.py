@@ -211,7 +211,7 @@ def parse_asf(text: str, source: str = "<asf>") -> AsfSkeleton:
                 if len(set(dofs)) != len(dofs):
                     _fail(source, number, "a dof is repeated")
                 bone["dofs"] = dofs
-            elif key == "limits" or (bone.get("limits") is not None and tokens[0].startswith("(")):
+            elif key == "limits" or tokens[0].startswith("("):  # one (low high) pair per line
                 pairs = tokens[1:] if key == "limits" else tokens
                 joined = " ".join(pairs).replace("(", " ").replace(")", " ").split()
                 bone["limits"].append(tuple(_floats(joined, 2, source, number, "a limit")))
