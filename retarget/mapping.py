@@ -455,16 +455,45 @@ def _assign_leg(body: _Body, side: str, named: dict, mapping: dict):
         mapping[prefix + "knee"] = _pick(between, named.get(prefix + "knee"), default_knee)
 
 
+def _along(body: _Body, bone: int, child: int) -> bool:
+    """True for a child that starts inside its parent and runs along it (a twist bone
+    parented beside the next joint): it splits the bone, it does not branch from it."""
+    head, tail = body.heads[bone], body.tails[bone]
+    axis = tail - head
+    length = np.linalg.norm(axis)
+    if length < 1e-9:
+        return False
+    t = np.dot(body.heads[child] - head, axis) / length ** 2
+    off_axis = np.linalg.norm(body.heads[child] - (head + t * axis))
+    return 0.05 < t < 0.95 and off_axis < 0.05 * length and _bend_degrees(body, bone, child) < 15.0
+
+
+def _branches(body: _Body, bone: int, jointed: bool = True) -> bool:
+    """Parts branch from this bone (fingers and thumb from a hand; eyes, jaw or a hat
+    from a head): two or more children that are not helpers nor twist bones along it
+    -- for a hand (`jointed`) one of them with joints of its own, as a forearm's
+    leaf helper has none -- or a stacked zero-length joint."""
+    rig = body.rig
+    kids = [c for c in rig.children[bone] if not body.helper[c] and not _along(body, bone, c)]
+    return (len(kids) >= 2 and (not jointed or any(rig.children[c] for c in kids))) or bool(body.stacked[bone])
+
+
+def _asymmetry(body: _Body, shoulder: int, elbow: int, wrist: int) -> float:
+    """How unequal upper arm and forearm would be with these joints (0: equal)."""
+    upper = np.linalg.norm(body.heads[elbow] - body.heads[shoulder])
+    fore = np.linalg.norm(body.heads[wrist] - body.heads[elbow])
+    return abs(upper - fore) / max(upper + fore, 1e-9)
+
+
 def _assign_arm(body: _Body, side: str, named: dict, mapping: dict):
-    rig, heads, h = body.rig, body.heads, body.height
+    rig, h = body.rig, body.height
     path = body.arms[side]
     prefix = f"{side}_"
     chain = body.joints(path)
     if len(chain) < 3:
         return
-    # Wrist: where the fingers branch off (two or more children that have children of
-    # their own; a twist bone has none), else the last bone that is not a tiny end nub.
-    branching = [b for b in chain if sum(1 for c in rig.children[b] if rig.children[c]) >= 2 or body.stacked[b]]
+    # Wrist: where the fingers branch off, else the last bone that is not a tiny end nub.
+    branching = [b for b in chain[2:] if _branches(body, b)]
     if branching:
         default = branching[0]
     else:
@@ -476,22 +505,26 @@ def _assign_arm(body: _Body, side: str, named: dict, mapping: dict):
     wrist = _pick(chain[2:], named.get(prefix + "wrist"), default)
     mapping[prefix + "wrist"] = wrist
     arm = chain[: chain.index(wrist)]
-    # Shoulder: the first joint out at the side (a collar starts near the middle of the
-    # chest), with an elbow after it. Names choose between such joints: "Shoulder" is
-    # the upper arm in BVH's Collar/Shoulder/Elbow/Wrist and the collar in Mixamo's
-    # Shoulder/Arm/ForeArm; only one of them starts out at the side.
+    # Elbow for a given shoulder: between it and the wrist, the joint about as far from
+    # both (a twist bone sits a quarter of the way).
+    def elbow_for(shoulder):
+        between = arm[arm.index(shoulder) + 1:]
+        return min(between, key=lambda b: _asymmetry(body, shoulder, b, wrist)) if between else None
+
+    # Shoulder: a joint out at the side (a collar starts near the middle of the chest)
+    # with an elbow after it; of several, the one that makes upper arm and forearm most
+    # alike. Names choose between such joints: "Shoulder" is the upper arm in BVH's
+    # Collar/Shoulder/Elbow/Wrist and the collar in Mixamo's and Unity's names.
     outer = [b for b in arm[:-1] if body.lateral(b, side) > 0.06 * h]
     candidates = outer or arm[-2:-1]
     if not candidates:
         return
-    shoulder = _pick(candidates, named.get(prefix + "shoulder"), candidates[0])
+    default = min(candidates, key=lambda b: _asymmetry(body, b, elbow_for(b), wrist))
+    shoulder = _pick(candidates, named.get(prefix + "shoulder"), default)
     mapping[prefix + "shoulder"] = shoulder
-    # Elbow: between shoulder and wrist, the joint about as far from both.
     between = arm[arm.index(shoulder) + 1:]
     if between:
-        a, c = heads[shoulder], heads[wrist]
-        default_elbow = min(between, key=lambda b: abs(np.linalg.norm(heads[b] - a) - np.linalg.norm(heads[b] - c)))
-        mapping[prefix + "elbow"] = _pick(between, named.get(prefix + "elbow"), default_elbow)
+        mapping[prefix + "elbow"] = _pick(between, named.get(prefix + "elbow"), elbow_for(shoulder))
     # Collar: a bone between the chest and the shoulder.
     inner = arm[: arm.index(shoulder)]
     if inner:
@@ -499,20 +532,24 @@ def _assign_arm(body: _Body, side: str, named: dict, mapping: dict):
 
 
 def _assign_head(body: _Body, named: dict, mapping: dict):
-    """Head: on the way from the chest to the top, the bone nearest to a third of the
-    way from the neck's base to the top (the rest is skull), unless a name picks one."""
-    rig, heads = body.rig, body.heads
+    """Head: on the way from the chest to the top, the first bone that parts branch
+    from (eyes, jaw, a hat), else the last that is not a short end nub; the bones
+    before it are the neck. A name may pick another bone of that way."""
+    rig = body.rig
     if body.chest < 0 or body.top < 0 or not rig.is_ancestor(body.chest, body.top):
         return
     path = body.joints(rig.path(body.chest, body.top))
     if not path:
         return
-    if len(path) >= 2:
-        base = heads[path[0]]
-        target = 0.35 * np.linalg.norm(body.tails[body.top] - base)
-        default = min(path[1:], key=lambda b: abs(np.linalg.norm(heads[b] - base) - target))
+    after_neck = path[1:] or path
+    branching = [b for b in after_neck if _branches(body, b, jointed=False)]
+    if branching:
+        default = branching[0]
     else:
-        default = path[0]
+        default = after_neck[-1]
+        # An end nub (a head-top marker) is short next to the skull it ends.
+        while default != after_neck[0] and rig.lengths[default] < 0.35 * rig.lengths[rig.parents[default]]:
+            default = int(rig.parents[default])
     mapping["head"] = _pick(path, named.get("head"), default)
 
 
@@ -643,12 +680,21 @@ def _read_rig(rig: Rig, named: dict):
 
     Up and the left-right axis come from the rest geometry (guess_body_frame). Which
     end of that axis is left follows the feet, which point forward from the ankles;
-    when the feet show nothing (no foot bones), the names' side words decide.
+    when the feet show nothing (no foot bones), the names' side words decide, and
+    without those the armature's +X is the left.
     """
     frame = guess_body_frame(rig)
     mapping, problems = structural_map(rig, frame, named)
     forward = _feet_point_forward(rig, frame, mapping)
-    if forward < -0.2 or (abs(forward) <= 0.2 and _side_vote(rig, frame[:, 0]) < -0.5):
+    if abs(forward) > 0.2:
+        turned = forward < 0
+    elif abs(_side_vote(rig, frame[:, 0])) > 0.5:
+        turned = _side_vote(rig, frame[:, 0]) < 0
+    else:
+        # Nothing to tell: take Blender's convention (facing -Y, Z up) and that of Y-up
+        # files (facing +Z), which agree that the character's left is +X.
+        turned = frame[0, 0] < -0.5
+    if turned:
         frame = frame * np.array([-1.0, 1.0, -1.0])
         mapping, problems = structural_map(rig, frame, named)
     return frame, mapping, problems

@@ -8,8 +8,9 @@ ASF and glTF node trees parsed here. The map must be what a person reading the
 hierarchy would pick, and a short SMPL motion retargeted onto the rig must move each
 limb (thigh, shin, upper arm, forearm) within 5 degrees of the source's direction.
 
-Results: 7 rigs; all 7 map automatically to the bones a person would pick, and all 7
-move right (every limb segment within 0.001 degrees of the source's direction).
+Results: 7 rigs; all 7 map automatically to the bones a person would pick -- also
+with every bone renamed Bone.000, Bone.001, ... (the structure alone decides) -- and
+all 7 move right (every limb segment within 0.001 degrees of the source's direction).
 Before the structural rework (commit a7453c0's mapper) 3 of the 7 mapped right:
   mocapbank_collar_shoulder_elbow.bvh  refused ("no bone found for left_hip, ...,
                                        left_shoulder, ..."): "Shoulder" taken for
@@ -32,7 +33,7 @@ import pytest
 from retarget.formats.bvh import parse_bvh
 from retarget.mapping import map_bones
 from retarget.motion import Motion
-from retarget.rig import rig_from_chain
+from retarget.rig import Rig, rig_from_chain
 from retarget.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
 from retarget.transfer import retarget
 from tests.motions import smooth_random_motion
@@ -194,6 +195,18 @@ def _rig(name):
 def test_real_rig_is_mapped_as_its_hierarchy_says(name):
     expected = CASES[name][2]
     assert map_bones(_rig(name)) == {j: expected[j] for j in JOINT_NAMES if j in expected}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_real_rig_is_mapped_by_its_structure_alone(name):
+    """With every name replaced by Bone.000, Bone.001, ... the map is the same: the
+    hierarchy and the rest pose decide; names only choose where both would do."""
+    rig = _rig(name)
+    anonymous = tuple(f"Bone.{k:03d}" for k in range(rig.count))
+    real = dict(zip(anonymous, rig.names))
+    bone_map = map_bones(Rig(anonymous, rig.parents, rig.heads, rig.tails, rig.matrices))
+    expected = CASES[name][2]
+    assert {j: real[b] for j, b in bone_map.items()} == {j: expected[j] for j in JOINT_NAMES if j in expected}
 
 
 def limb_errors_degrees(rig, motion):

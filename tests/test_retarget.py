@@ -337,3 +337,106 @@ def test_rigify_deform_bones_alone_are_mapped():
                                         for k, n in enumerate(metarig.names)))
     with pytest.raises(MappingError, match="generated Rigify rig"):
         map_bones(controlled)
+
+
+# --- the structure decides, names choose between bones the structure allows ---------
+
+def _rig_named(table, pose="A", twists=False, seed=12):
+    """A humanoid whose bones are named by `table` {role: pattern with {S}/{s}/{Side}}; the
+    map a person would expect from those names."""
+    roles = {}
+    counter = itertools.count()
+
+    def names(role, side, **extra):
+        pattern = table.get(role)
+        if role == "spine":
+            pattern = table["spine"][extra["i"]]
+        if pattern is None:
+            return f"{table.get('other', 'bone')}{next(counter):02d}"
+        name = pattern.format(S=(side or "")[:1].upper(), s=(side or "")[:1], Side=(side or "").capitalize(),
+                              part=extra.get("part", ""))
+        roles.setdefault((role, side), name)
+        return name
+
+    rig = as_rig(humanoid(names=names, pose=pose, twists=twists, seed=seed))
+    expected = {"pelvis": roles[("pelvis", None)], "neck": roles[("neck", None)], "head": roles[("head", None)]}
+    expected.update({f"spine{k + 1}": table["spine"][k] for k in range(3)})
+    for side in ("left", "right"):
+        for role, joint in (("collar", "collar"), ("shoulder", "shoulder"), ("elbow", "elbow"), ("wrist", "wrist"),
+                            ("hip", "hip"), ("knee", "knee"), ("ankle", "ankle"), ("toe", "foot")):
+            expected[f"{side}_{joint}"] = roles[(role, side)]
+    return rig, expected
+
+
+STRUCTURE_CONVENTIONS = {
+    # BVH's Collar family: "Shoulder" is the upper arm, "Hip" the thigh (the bug report's rig).
+    "bvh collar/shoulder/elbow/wrist": dict(
+        pelvis="Hips", spine=("Chest", "Chest2", "Chest3"), neck="Neck", head="Head", collar="{Side}Collar",
+        shoulder="{Side}Shoulder", elbow="{Side}Elbow", wrist="{Side}Wrist", hip="{Side}Hip", knee="{Side}Knee",
+        ankle="{Side}Ankle", toe="{Side}Toe"),
+    # Unity's humanoid: "Shoulder" is the collar.
+    "unity humanoid": dict(
+        pelvis="Hips", spine=("Spine", "Chest", "UpperChest"), neck="Neck", head="Head", collar="{Side}Shoulder",
+        shoulder="{Side}UpperArm", elbow="{Side}LowerArm", wrist="{Side}Hand", hip="{Side}UpperLeg",
+        knee="{Side}LowerLeg", ankle="{Side}Foot", toe="{Side}Toes"),
+    "asf names": dict(
+        pelvis="root", spine=("lowerback", "upperback", "thorax"), neck="lowerneck", head="head",
+        collar="{s}clavicle", shoulder="{s}humerus", elbow="{s}radius", wrist="{s}wrist", hip="{s}femur",
+        knee="{s}tibia", ankle="{s}foot", toe="{s}toes"),
+    "3ds max biped": dict(
+        pelvis="Bip01 Pelvis", spine=("Bip01 Spine", "Bip01 Spine1", "Bip01 Spine2"), neck="Bip01 Neck",
+        head="Bip01 Head", collar="Bip01 {S} Clavicle", shoulder="Bip01 {S} UpperArm", elbow="Bip01 {S} Forearm",
+        wrist="Bip01 {S} Hand", hip="Bip01 {S} Thigh", knee="Bip01 {S} Calf", ankle="Bip01 {S} Foot",
+        toe="Bip01 {S} Toe0", other="Bip01 Nub"),
+}
+
+
+@pytest.mark.parametrize("convention", list(STRUCTURE_CONVENTIONS))
+def test_names_that_mean_different_joints_in_different_conventions(convention, wiggle):
+    rig, expected = _rig_named(STRUCTURE_CONVENTIONS[convention])
+    bone_map = map_bones(rig)
+    assert bone_map == {j: expected[j] for j in JOINT_NAMES}
+    pose = pose_from_motion(wiggle, rig, bone_map)
+    assert _max_error(rig, bone_map, pose, wiggle.positions) < 1e-6
+
+
+def test_unreal_twist_bones_inside_the_chains_are_stepped_over():
+    """UE mannequin names with the twist bones in the chain (upperarm_l >
+    upperarm_twist_01_l > lowerarm_l), as some exports parent them."""
+    table = dict(pelvis="pelvis", spine=("spine_01", "spine_02", "spine_03"), neck="neck_01", head="head",
+                 collar="clavicle_{s}", shoulder="upperarm_{s}", elbow="lowerarm_{s}", wrist="hand_{s}",
+                 hip="thigh_{s}", knee="calf_{s}", ankle="foot_{s}", toe="ball_{s}", twist="{part}_twist_01_{s}")
+    rig, expected = _rig_named(table, twists=True)
+    assert rig.names[rig.parents[rig.index["lowerarm_l"]]] == "upperarm_twist_01_l"
+    assert map_bones(rig) == {j: expected[j] for j in JOINT_NAMES}
+
+
+def test_names_on_the_wrong_bones_do_not_move_joints_off_the_structure():
+    """Mixamo names with "LeftArm" and "LeftShoulder" swapped: the bone at the side of the
+    chest is still the upper arm, the one from the middle of the chest the collar."""
+    rig = as_rig(humanoid("mixamo", pose="A", seed=5))
+    swap = {"mixamorig:LeftArm": "mixamorig:LeftShoulder", "mixamorig:LeftShoulder": "mixamorig:LeftArm"}
+    swapped = _rename(rig, tuple(swap.get(n, n) for n in rig.names))
+    bone_map = map_bones(swapped)
+    assert bone_map["left_collar"] == "mixamorig:LeftArm" and bone_map["left_shoulder"] == "mixamorig:LeftShoulder"
+    assert bone_map["right_collar"] == "mixamorig:RightShoulder"
+
+
+def test_sides_come_from_the_feet_not_from_names():
+    """A rig whose names say Left on the character's right (a mirrored export): the
+    structure maps by where the limbs are, the names only pick within a limb."""
+    rig = as_rig(humanoid("mixamo", pose="A", seed=6))
+    mirrored = _rename(rig, tuple(n.replace("Left", "Tmp").replace("Right", "Left").replace("Tmp", "Right")
+                                  for n in rig.names))
+    bone_map = map_bones(mirrored)
+    assert bone_map["left_hip"] == "mixamorig:RightUpLeg" and bone_map["left_wrist"] == "mixamorig:RightHand"
+
+
+def test_a_rig_without_legs_is_refused_in_words():
+    bones = [b for b in humanoid("mixamo", seed=1) if not any(w in b["name"] for w in ("Leg", "Foot", "Toe"))]
+    with pytest.raises(MappingError, match="no legs found.*the rig needs two legs.*pelvis"):
+        map_bones(as_rig(bones))
+    one_leg = [b for b in humanoid("mixamo", seed=1) if not any(w in b["name"] for w in ("LeftUpLeg", "LeftLeg",
+                                                                                         "LeftFoot", "LeftToe"))]
+    with pytest.raises(MappingError, match="no left leg found below the pelvis: the rig needs two legs"):
+        map_bones(as_rig(one_leg))
