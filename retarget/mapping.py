@@ -1,13 +1,25 @@
 """Which bone of an armature is which SMPL-22 joint.
 
-Names first: a bone name is split into words (camelCase, separators, namespaces such
-as `mixamorig:`), its side is read off ("Left", "l", ".L", "_r", ...) and the rest is
-compared with the naming conventions below; the convention that explains most joints
-wins. The spine and neck are then read from the hierarchy (any number of segments),
-and a structural fallback that needs no names fills what is still missing: the body's
-up, left and forward from the rest pose, the legs as the paths to the lowest points on
-each side, the arms as the paths to the outermost points, the pelvis and chest where
-those paths meet.
+The structure decides. From the hierarchy and the rest pose alone: the body's up and
+left-right axis (guess_body_frame), the feet as the lowest limb ends on each side and
+the hands as the outermost, the pelvis where the legs and the head meet and the chest
+where the arms meet, which end is left (the feet point forward). Along each chain
+the joints sit where the geometry puts them: the ankle where the leg turns forward or
+bends low down, the hip at the top of the leg's downward run (not a bone from the
+pelvis's middle such as CMU's LHipJoint), the knee half-way; the wrist where fingers
+branch, the shoulder out at the side of the chest where upper arm and forearm come out
+alike, the collar before it; the head where eyes or a jaw branch or before its end
+nub; the spine and neck between. Helper bones (twist, roll, IK, pole, end nubs, by
+their names) and bones of no length are stepped over.
+
+Names then refine: a bone name is split into words (camelCase, separators,
+namespaces such as `mixamorig:`), its side is read off ("Left", "l", ".L", "_r",
+ASF's glued "lfemur") and the rest compared with the naming conventions below. The
+convention that explains most bones gives each joint a suggested bone, taken only if
+it is one of the bones the structure allows for that joint ("Shoulder" is the upper
+arm in BVH's Collar/Shoulder/Elbow/Wrist and the collar for Mixamo and Unity: only
+one of the two starts out at the side). Where the feet cannot say which way the body
+faces, the side words decide.
 
 A map is a plain dict {SMPL joint name: bone name}; joints the rig lacks are absent.
 """
@@ -546,10 +558,11 @@ def _assign_head(body: _Body, named: dict, mapping: dict):
     if branching:
         default = branching[0]
     else:
-        default = after_neck[-1]
         # An end nub (a head-top marker) is short next to the skull it ends.
-        while default != after_neck[0] and rig.lengths[default] < 0.35 * rig.lengths[rig.parents[default]]:
-            default = int(rig.parents[default])
+        k = len(after_neck) - 1
+        while k > 0 and rig.lengths[after_neck[k]] < 0.35 * rig.lengths[after_neck[k - 1]]:
+            k -= 1
+        default = after_neck[k]
     mapping["head"] = _pick(path, named.get("head"), default)
 
 
@@ -698,11 +711,6 @@ def _read_rig(rig: Rig, named: dict):
         frame = frame * np.array([-1.0, 1.0, -1.0])
         mapping, problems = structural_map(rig, frame, named)
     return frame, mapping, problems
-
-
-def body_axes(rig: Rig) -> np.ndarray:
-    """The body's left, up and forward (columns) in armature space, as the mapper reads them."""
-    return _read_rig(rig, _name_hints(rig))[0]
 
 
 def map_bones(rig: Rig) -> dict:
