@@ -111,7 +111,7 @@ STYLES = {
     "tired": dict(cadence=0.8, stride=0.8, arms=0.45, spine=14, neck=12, knees=6, hips=0, fwd=0, elbow=-5, bounce=0),
     "happy": dict(cadence=1.1, stride=1.1, arms=1.6, spine=-3, neck=-8, knees=0, hips=0, fwd=10, elbow=35, bounce=1),
     "angry": dict(cadence=1.2, stride=1.15, arms=1.3, spine=7, neck=5, knees=0, hips=0, fwd=5, elbow=45, bounce=0),
-    "cautious": dict(cadence=0.7, stride=0.6, arms=0.3, spine=15, neck=5, knees=20, hips=15, fwd=25, elbow=45, bounce=0),
+    "cautious": dict(cadence=0.7, stride=0.6, arms=0.3, spine=15, neck=5, knees=45, hips=30, fwd=25, elbow=45, bounce=0),
 }
 
 
@@ -580,6 +580,7 @@ ACTIONS = {
 
 # More actions live in their own modules (imported here, at the end, because they build on
 # the helpers above).
+from .actions_body import BODY_ACTIONS  # noqa: E402
 from .actions_move import MOVE_ACTIONS  # noqa: E402
 
-ACTIONS |= MOVE_ACTIONS
+ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS

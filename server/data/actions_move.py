@@ -46,10 +46,10 @@ def march(rng, seconds):
     scale = SPEEDS[segment.params["speed"]]
     a = segment.angles
     lift_l, lift_r = gait(segment, t, "walk", rng, 1, 0.95 * scale, amplitude=0.8, arms=False)
-    a["hip_l"] += np.radians(45) * lift_l
-    a["hip_r"] += np.radians(45) * lift_r
-    a["knee_l"] += np.radians(50) * lift_l
-    a["knee_r"] += np.radians(50) * lift_r
+    a["hip_l"] += np.radians(70) * lift_l
+    a["hip_r"] += np.radians(70) * lift_r
+    a["knee_l"] += np.radians(60) * lift_l
+    a["knee_r"] += np.radians(60) * lift_r
     a["toe_l"] += np.radians(15) * lift_l
     a["toe_r"] += np.radians(15) * lift_r
     # Arms straight, each swinging forward with the opposite knee.
@@ -81,8 +81,8 @@ def sneak(rng, seconds):
     a = segment.angles
     gait(segment, t, "walk", rng, 1, 0.7, amplitude=0.6, arms=False)
     for leg in LEG:
-        a[f"hip_{leg}"] += np.radians(30)
-        a[f"knee_{leg}"] += np.radians(40)
+        a[f"hip_{leg}"] += np.radians(45)
+        a[f"knee_{leg}"] += np.radians(70)
         a[f"toe_{leg}"] += np.radians(10)
     a["spine"] += np.radians(20)
     for side in (LEFT, RIGHT):
@@ -134,7 +134,7 @@ def stumble(rng, seconds):
     gait(segment, t, "walk", rng, 1, 1.0)
     trip = rng.uniform(1.0, t[-1] - 1.8)
     lurch = pose.bump(t, trip, trip + 1.2)
-    a["spine"] += np.radians(30) * lurch
+    a["spine"] += np.radians(38) * lurch
     a["neck"] -= np.radians(15) * lurch
     for leg in LEG:
         a[f"knee_{leg}"] += np.radians(18) * lurch
@@ -153,14 +153,21 @@ def jog_in_place(rng, seconds):
     a = segment.angles
     cadence = rng.uniform(1.3, 1.7)  # strides per second
     phase = 2 * np.pi * cadence * t
-    # Each knee is up for a little under half a stride; both feet are down in between.
-    lift_l = np.clip(np.sin(phase), 0, None) ** 1.5 * pose.envelope(t, t[-1], 0.3)
-    lift_r = np.clip(-np.sin(phase), 0, None) ** 1.5 * pose.envelope(t, t[-1], 0.3)
+    # Each knee is up for a little under half a stride; both feet are down in between, so
+    # the weight passes to a foot only once it has landed.
+    lift_l = (np.clip(np.sin(phase) - 0.15, 0, None) / 0.85) ** 1.5 * pose.envelope(t, t[-1], 0.3)
+    lift_r = (np.clip(-np.sin(phase) - 0.15, 0, None) / 0.85) ** 1.5 * pose.envelope(t, t[-1], 0.3)
     for leg, lift in (("l", lift_l), ("r", lift_r)):
-        a[f"hip_{leg}"] += np.radians(50) * lift
-        a[f"knee_{leg}"] += np.radians(95) * lift + np.radians(8)
+        # The knee leads, so the foot leaves the floor upwards rather than scuffing forward.
+        a[f"hip_{leg}"] += np.radians(65) * lift
+        a[f"knee_{leg}"] += np.radians(95) * np.sqrt(lift) + np.radians(8)
         a[f"toe_{leg}"] += np.radians(20) * lift
-    segment.support[:] = np.where(lift_l > 0.01, RIGHT, np.where(lift_r > 0.01, LEFT, 0))
+    # A foot carries the body from the frame after it lands: the frame it lands on still
+    # moves it, and that move must not push the body.
+    up_l, up_r = lift_l > 0, lift_r > 0
+    up_l[1:] |= up_l[:-1]
+    up_r[1:] |= up_r[:-1]
+    segment.support[:] = np.where(up_l, RIGHT, np.where(up_r, LEFT, 0))
     for side, lift in ((LEFT, lift_r - lift_l), (RIGHT, lift_l - lift_r)):
         _arm(a, side, "fwd")[:] += np.radians(35) * lift + np.radians(10)
         _arm(a, side, "elbow")[:] += np.radians(75)

@@ -9,10 +9,10 @@ hand twice, then jumps forward".
 
 import numpy as np
 
-VERSION = 1
+VERSION = 2
 
-SUBJECTS = ["a person", "someone", "a man", "a woman", "the person", "a figure"]
-HELD_OUT_SUBJECTS = ["a human", "the man", "this person", "an individual"]
+SUBJECTS = ["a person", "someone", "a man", "a woman", "the person", "a figure", "the subject"]
+HELD_OUT_SUBJECTS = ["a human", "the man", "this person", "an individual", "the human"]
 
 COUNTS = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
 HELD_OUT_COUNTS = {1: "one time", 2: "two times", 3: "3 times", 4: "4 times", 5: "5 times", 6: "6 times"}
@@ -26,7 +26,7 @@ PHRASES = {
     "run": (["runs forward", "is running forward fast", "sprints forward"], ["dashes ahead", "runs quickly ahead"]),
     "walk_backward": (["walks backward {speed}", "is walking backwards {speed}", "steps backward {speed}"],
                       ["moves backwards on foot {speed}", "retreats walking backward {speed}"]),
-    "start_stop": (["starts walking and then stops", "walks a few steps and stops"], ["begins to walk, then comes to a halt"]),
+    "start_stop": (["starts walking and then stops", "walks a few steps and stops"], ["begins to walk, then comes to a halt", "sets off on foot and soon halts"]),
     "side_step": (["side steps to the {side}", "steps sideways to the {side}", "shuffles to the {side}"],
                   ["moves sideways toward the {side}", "sidesteps {side}ward"]),
     "turn": (["turns {degrees} degrees to the {side}", "turns around to the {side} by {degrees} degrees",
@@ -75,6 +75,136 @@ PHRASES = {
                      ["rocks from foot to foot", "leans from side to side"]),
 }
 
+NEW_PHRASES = {
+    # gaits with a character
+    "march": (["marches forward {speed}", "is marching with high knees {speed}", "marched forward swinging the arms {speed}",
+               "walks like a soldier {speed}"],
+              ["parades forward lifting the knees high {speed}", "strides in a military march {speed}"]),
+    "tiptoe": (["walks on tiptoes", "is tiptoeing forward", "tiptoed forward quietly", "walks forward on the toes"],
+               ["creeps forward on the balls of the feet", "sneaks along on tiptoe"]),
+    "sneak": (["sneaks forward crouching", "is sneaking forward slowly", "crept forward bent low",
+               "walks crouched down carefully"],
+              ["stalks forward in a crouch", "moves stealthily forward, hunched over"]),
+    "limp": (["limps forward on a hurt {side} leg", "is limping, favouring the {side} leg", "limped forward with a bad {side} leg",
+              "walks with a limp on the {side} side"],
+             ["hobbles along, the {side} leg injured", "walks unevenly, sparing the {side} leg"]),
+    "carry": (["carries a box forward {speed}", "walks forward carrying something in both arms {speed}",
+               "is carrying a heavy box {speed}", "carried a box while walking {speed}"],
+              ["hauls a package ahead {speed}", "walks holding a load in front {speed}"]),
+    "stumble": (["stumbles while walking", "trips and catches the balance", "stumbled forward and recovered",
+                 "is walking and stumbles"],
+                ["loses footing for a moment while walking", "trips over something and keeps going"]),
+    "jog_in_place": (["jogs in place", "is running on the spot", "jogged in place", "runs in place lifting the knees"],
+                     ["jogs on the spot without moving forward", "does stationary running"]),
+    # paths
+    "zigzag": (["walks in a zigzag", "is zigzagging forward", "zigzagged forward left and right",
+                "walks forward in a zig zag line"],
+               ["weaves left and right while walking", "walks a zig-zag path ahead"]),
+    "walk_diagonal": (["walks diagonally forward to the {side}", "is walking diagonally to the front {side}",
+                       "walked forward and to the {side} at an angle", "heads diagonally {side}"],
+                      ["moves diagonally ahead toward the {side}", "walks at a slant to the {side}"]),
+    # stairs and obstacles
+    "stairs_up": (["walks up the stairs", "climbs up {steps} steps", "is climbing stairs", "went up a flight of stairs",
+                   "climbs the stairs leading with the {side} foot"],
+                  ["ascends a staircase", "goes upstairs {steps} steps"]),
+    "stairs_down": (["walks down the stairs", "goes down {steps} steps", "is walking downstairs", "came down a flight of stairs",
+                     "descends the stairs leading with the {side} foot"],
+                    ["heads downstairs", "steps down a staircase {steps} steps"]),
+    "step_over": (["steps over something", "steps over an obstacle while walking", "is stepping over a box",
+                   "stepped over something on the floor"],
+                  ["lifts the legs high to cross an obstacle", "walks and clears an object on the ground"]),
+    "spin": (["spins around to the {side}", "does a quick spin to the {side} on one foot", "spun around {degrees} degrees to the {side}",
+              "is spinning to the {side}"],
+             ["twirls {side}ward on one foot", "pirouettes to the {side}"]),
+    # jumps
+    "jump_over": (["jumps over something", "leaps forward over an obstacle", "jumped over a box", "does a long jump forward"],
+                  ["hurdles over something in front", "bounds over an obstacle"]),
+    "jump_backward": (["jumps backward {count}", "hops backwards with both feet {count}", "jumped back {count}",
+                       "does {count_n} jumps backward"],
+                      ["leaps backwards {count}", "springs back {count}"]),
+    "jump_sideways": (["jumps to the {side} {count}", "jumps sideways to the {side} {count}", "jumped {side} {count}",
+                       "does {count_n} side jumps to the {side}"],
+                      ["leaps sideways toward the {side} {count}", "hops {side}ward with both feet {count}"]),
+    "skip": (["skips forward", "is skipping forward", "skipped along happily", "skips {count}"],
+             ["hops and skips ahead", "bounces forward in a skip"]),
+    # chairs and the floor
+    "sit_down": (["sits down on a chair", "takes a seat", "is sitting down on a chair", "sat down on a chair",
+                  "lowers onto a chair and sits"],
+                 ["has a seat on a chair", "settles down into a seat"]),
+    "stand_up": (["stands up from a chair", "gets up from the chair", "is standing up from sitting", "stood up from a chair",
+                  "rises from a seat"],
+                 ["gets to the feet from a chair", "goes from sitting to standing"]),
+    "pick_up": (["picks something up from the floor with the {hand} hand", "bends down and picks up an object with the {hand} hand",
+                 "picked up something from the ground with the {hand} hand", "is picking an item up off the floor"],
+                ["lifts an object off the ground using the {hand} hand", "reaches down and grabs something from the floor"]),
+    "push": (["pushes something {count}", "pushes forward with both hands {count}", "is pushing a heavy object",
+              "pushed a door open"],
+             ["shoves something in front {count}", "presses forward with both arms {count}"]),
+    "pull": (["pulls something {count}", "pulls a rope toward the body {count}", "is pulling something heavy",
+              "pulled a door open"],
+             ["tugs on something in front {count}", "drags something toward the chest {count}"]),
+    # gestures
+    "drink": (["drinks from a cup with the {hand} hand", "takes a sip with the {hand} hand", "is drinking from a glass",
+               "drank from a bottle in the {hand} hand"],
+              ["brings a cup to the mouth with the {hand} hand", "sips a drink held in the {hand} hand"]),
+    "phone_call": (["talks on the phone held in the {hand} hand", "holds a phone to the ear with the {hand} hand",
+                    "is on a phone call", "answered the phone with the {hand} hand"],
+                   ["makes a call, the phone in the {hand} hand", "puts a phone to the ear using the {hand} hand"]),
+    "nod": (["nods {count}", "nods the head {count}", "is nodding yes", "nodded {count}"],
+            ["bobs the head up and down {count}", "agrees with a nod {count}"]),
+    "shake_head": (["shakes the head {count}", "shakes the head no", "is shaking the head", "shook the head {count}"],
+                   ["turns the head side to side saying no {count}", "refuses with a head shake {count}"]),
+    "cross_arms": (["crosses the arms", "folds the arms across the chest", "is standing with crossed arms", "crossed the arms"],
+                   ["stands with arms folded", "puts the arms across the chest"]),
+    "balance": (["stands on the {side} leg", "balances on the {side} foot", "is balancing on one leg, the {side} one",
+                 "stood on the {side} leg with the arms out"],
+                ["keeps balance on the {side} foot alone", "holds a one legged stance on the {side} leg"]),
+    # exercises
+    "arm_circles": (["does arm circles {how}", "circles the arms {how} {count}", "is rotating the arms in circles",
+                     "made {count_n} arm circles {how}"],
+                    ["swings the arms around in circles {how}", "rotates both outstretched arms {count}"]),
+    "toe_touch": (["touches the toes {count}", "bends down to touch the toes {count}", "is touching the toes",
+                   "bent over and touched the toes {count}"],
+                  ["reaches down to the feet with straight legs {count}", "folds forward to the toes {count}"]),
+    "torso_twist": (["twists the torso left and right {count}", "does torso twists {count}", "is twisting at the waist",
+                     "rotated the upper body side to side {count}"],
+                    ["turns the trunk from side to side {count}", "does waist rotations {count}"]),
+    # sport
+    "throw_underhand": (["throws underhand with the {hand} hand", "tosses a ball underhand with the {hand} hand",
+                         "is throwing something underarm", "threw a ball underhand with the {hand} arm"],
+                        ["lobs something with the {hand} hand from below", "pitches underarm using the {hand} arm"]),
+    "swing_bat": (["swings a baseball bat", "swings a bat from the {hand} side", "is swinging a bat",
+                   "swung a bat like a baseball player"],
+                  ["hits with a bat, swinging from the {hand}", "takes a swing with a baseball bat"]),
+    "swing_racket": (["swings a tennis racket with the {hand} hand", "hits a forehand with the {hand} hand",
+                      "is playing tennis, swinging with the {hand} arm", "swung a racket with the {hand} hand"],
+                     ["strikes a forehand using the {hand} hand", "returns a ball with a {hand} handed racket swing"]),
+    "golf_swing": (["swings a golf club", "does a golf swing", "is swinging a golf club", "hit a golf ball"],
+                   ["tees off with a golf club", "drives a golf ball"]),
+    "boxing_combo": (["throws a jab, a cross and a hook, leading with the {hand} hand",
+                      "boxes a combination {count}", "is throwing a boxing combo", "punched a jab cross hook combination {count}"],
+                     ["shadowboxes a three punch combo {count}", "fires off a one two and a hook, {hand} hand leading"]),
+    # dances
+    "dance_groove": (["dances side to side {speed}", "grooves to the music {speed}", "is dancing, swaying from side to side",
+                      "danced with the arms swinging"],
+                     ["bops to a beat, rocking side to side", "moves to music with a bounce"]),
+    "dance_twist": (["does the twist", "dances the twist", "is doing the twist dance", "twisted the hips dancing"],
+                    ["swivels the hips in a twist dance", "dances twisting the hips and shoulders"]),
+    "salsa": (["dances salsa", "does the salsa basic step {count}", "is dancing salsa", "danced a few salsa steps"],
+              ["steps forward and back in a salsa rhythm {count}", "does latin dance steps {count}"]),
+}
+PHRASES |= NEW_PHRASES
+
+# Modifiers the motion carries in its parameters, named after the action's phrase.
+MODIFIERS = {
+    "style": {"tired": (["looking tired", "wearily", "as if exhausted"], ["in a fatigued manner", "drained of energy"]),
+              "happy": (["happily", "with a bounce in the step", "cheerfully"], ["in a joyful mood", "gleefully"]),
+              "angry": (["angrily", "in an angry way", "furiously"], ["in a rage", "full of anger"]),
+              "cautious": (["cautiously", "carefully", "warily"], ["with great caution", "gingerly"])},
+    "steps": {"small": (["with small steps", "taking short steps"], ["in tiny strides"]),
+              "big": (["with big steps", "taking long strides"], ["in large strides"])},
+}
+
 THEN = [", then ", " and then ", ", after that ", " then "]
 HELD_OUT_THEN = [", and afterwards ", " and next ", ". next, the person "]
 
@@ -97,6 +227,10 @@ def _fields(action: str, params: dict, held_out: bool) -> dict:
 def phrase(action: str, params: dict, rng: np.random.Generator, held_out: bool) -> str:
     options = PHRASES[action][1 if held_out else 0]
     text = options[rng.integers(len(options))].format(**_fields(action, params, held_out))
+    for name, words in MODIFIERS.items():
+        if params.get(name) in words:
+            choices = words[params[name]][1 if held_out else 0]
+            text += " " + choices[rng.integers(len(choices))]
     text = text.replace("the both", "both").replace("both hand", "both hands").replace("both arm", "both arms")
     text = text.replace("waves left hand", "waves the left hand").replace("waves right hand", "waves the right hand")
     return " ".join(text.split())

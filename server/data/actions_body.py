@@ -1,0 +1,511 @@
+"""Actions in place: sitting on a chair and getting up, picking things up, pushing and
+pulling, everyday gestures, exercises, sport swings and dances. Same conventions as
+actions.py; feet are planted by synth.py.
+
+Arm angles, as pose.shoulder composes them: `elev` lifts the arm from the T-pose in the
+body's frontal plane (ARMS_DOWN hangs it), then `fwd` swings it about the vertical. So an
+arm with fwd = 90 degrees lies in the sagittal plane, where `elev` is its angle above the
+forward horizontal (-90 straight down, below -90 behind the body): the plane for
+underhand swings.
+"""
+
+import numpy as np
+
+from retarget.humanml3d import FPS
+
+from . import pose
+from .actions import ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, _arm, _side, new_segment
+from .actions_move import leg_ik
+
+LEG = "l", "r"
+
+
+def _leg(side: int) -> str:
+    return "l" if side == LEFT else "r"
+
+
+def _count(rng, low=1, high=5) -> int:
+    return int(rng.integers(low, high + 1))
+
+
+def _arm_to(a, side, weight, fwd=None, elev=None, elbow=None):
+    """Blend one arm's angles towards a pose given in degrees (weight 0..1)."""
+    for name, degrees in (("fwd", fwd), ("elev", elev), ("elbow", elbow)):
+        if degrees is not None:
+            curve = _arm(a, side, name)
+            curve[:] += (np.radians(degrees) - curve) * weight
+
+
+# --- chairs and the floor -----------------------------------------------------------------
+
+SEATED = dict(hip=90.0, knee=95.0)  # thighs level on the seat, shins near vertical
+
+
+def _seated_pose(a, seated, lean):
+    """seated 0 standing .. 1 on the chair; lean: forward lean of the trunk 0..1 (the body
+    tips its weight over the feet while the thighs are off the seat)."""
+    for leg in LEG:
+        a[f"hip_{leg}"] += np.radians(SEATED["hip"]) * seated
+        a[f"knee_{leg}"] += np.radians(SEATED["knee"]) * seated
+    a["spine"] += np.radians(35) * lean + np.radians(5) * seated
+    a["neck"] -= np.radians(15) * lean
+    for side in (LEFT, RIGHT):
+        # Hands forward for balance on the way, then resting on the thighs.
+        _arm(a, side, "fwd")[:] += np.radians(50) * np.maximum(lean, seated)
+        _arm(a, side, "elev")[:] += np.radians(25) * lean
+        _arm(a, side, "elbow")[:] += np.radians(30) * seated
+
+
+def sit_down(rng, seconds):
+    """Sitting down on a chair behind: the hips go back and down over planted feet, the
+    trunk leans forward to keep the weight over the feet until the seat takes it; the
+    chair then carries the pelvis at seat height."""
+    lower = rng.uniform(1.2, 1.8)
+    segment, t = new_segment("sit_down", {}, max(seconds, 0.3 + lower + 1.2))
+    seated = pose.smoothstep((t - 0.3) / lower)
+    lean = pose.bump(t, 0.2, 0.3 + lower + 0.3)
+    _seated_pose(segment.angles, seated, lean)
+    segment.params["seated_from"] = round(0.3 + lower, 2)
+    return segment
+
+
+def stand_up(rng, seconds):
+    """Getting up from a chair: lean forward over the feet, push up, stand."""
+    rise = rng.uniform(1.2, 1.8)
+    segment, t = new_segment("stand_up", {}, max(seconds, 0.8 + rise + 0.6))
+    seated = 1 - pose.smoothstep((t - 0.8) / rise)
+    lean = pose.bump(t, 0.3, 0.8 + rise * 0.9)
+    _seated_pose(segment.angles, seated, lean)
+    segment.params["seated_until"] = 0.8
+    return segment
+
+
+def pick_up(rng, seconds):
+    """Squatting and bending to pick something up from the floor in front, then standing
+    with it held in front."""
+    hand = str(rng.choice(["left", "right", "both"]))
+    segment, t = new_segment("pick_up", {"hand": hand}, max(seconds, 3.5))
+    a = segment.angles
+    down = pose.bump(t, 0.3, 2.5)
+    holding = pose.smoothstep((t - 1.4) / 0.6) * pose.envelope(t, t[-1], 0.4)
+    # Knees bent, pelvis tipped forward over the thighs, back bent: the trunk pitches 75 degrees.
+    a["pelvis_pitch"] += np.radians(30) * down
+    for leg in LEG:
+        a[f"hip_{leg}"] += np.radians(115) * down
+        a[f"knee_{leg}"] += np.radians(115) * down
+    a["spine"] += np.radians(45) * down
+    a["neck"] -= np.radians(10) * down
+    sides = {"left": [LEFT], "right": [RIGHT], "both": [LEFT, RIGHT]}[hand]
+    for side in sides:
+        # Hanging straight down to the floor (75 - 90 degrees from the trunk's forward),
+        # then bringing the thing up to the belly.
+        # (The arm turns into the sagittal plane early, so it does not swing out sideways.)
+        _arm_to(a, side, np.minimum(1, 3 * np.maximum(down, holding)), fwd=90)
+        _arm_to(a, side, down, elev=-15, elbow=5)
+        _arm_to(a, side, holding * (1 - down), elev=-40, elbow=80)
+    return segment
+
+
+# --- pushing and pulling --------------------------------------------------------------------
+
+def push(rng, seconds):
+    """Pushing something heavy: hands at the chest, arms extend forward, the body leans in."""
+    count = _count(rng, 1, 3)
+    segment, t = new_segment("push", {"count": count}, 0.6 + 1.4 * count + 0.4)
+    a = segment.angles
+    ready = pose.envelope(t, t[-1], 0.5)
+    out = sum(pose.bump(t, 0.6 + 1.4 * k, 0.6 + 1.4 * k + 1.2) for k in range(count))
+    for side in (LEFT, RIGHT):
+        # Hands at the chest, then arms straight out in front.
+        _arm_to(a, side, ready, fwd=50, elev=-10, elbow=100)
+        _arm_to(a, side, out, fwd=90, elbow=8)
+    a["spine"] += np.radians(10) * ready + np.radians(15) * out
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(15) * ready
+        a[f"hip_{leg}"] += np.radians(8) * ready
+    return segment
+
+
+def pull(rng, seconds):
+    """Pulling a rope or a door: arms reach forward, then draw back to the body as the trunk
+    leans back."""
+    count = _count(rng, 1, 3)
+    segment, t = new_segment("pull", {"count": count}, 0.6 + 1.4 * count + 0.4)
+    a = segment.angles
+    ready = pose.envelope(t, t[-1], 0.5)
+    drawn = sum(pose.bump(t, 0.6 + 1.4 * k, 0.6 + 1.4 * k + 1.2) for k in range(count))
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "fwd")[:] += np.radians(85) * ready - np.radians(15) * drawn
+        _arm(a, side, "elev")[:] += (np.radians(-15) - ARMS_DOWN) * ready
+        _arm(a, side, "elbow")[:] += np.radians(5) * ready + np.radians(110) * drawn
+    a["spine"] += np.radians(10) * ready - np.radians(22) * drawn
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(20) * ready
+        a[f"hip_{leg}"] += np.radians(10) * ready
+    return segment
+
+
+# --- gestures -------------------------------------------------------------------------------
+
+def drink(rng, seconds):
+    """Bringing a cup to the mouth with one hand, head tipping back to drink."""
+    side = _side(rng)
+    segment, t = new_segment("drink", {"hand": SIDE_NAMES[side]}, max(seconds, 3.0))
+    a = segment.angles
+    up = pose.envelope(t, t[-1], 0.7)
+    sip = pose.bump(t, 0.8, t[-1] - 0.6)
+    _arm_to(a, side, up, fwd=70, elev=20, elbow=130)  # the hand at the mouth
+    _arm(a, side, "elev")[:] += np.radians(15) * sip
+    a["neck"] -= np.radians(20) * sip
+    return segment
+
+
+def phone_call(rng, seconds):
+    """Holding a phone to the ear."""
+    side = _side(rng)
+    segment, t = new_segment("phone_call", {"hand": SIDE_NAMES[side]}, max(seconds, 3.0))
+    a = segment.angles
+    up = pose.envelope(t, t[-1], 0.7)
+    _arm_to(a, side, up, fwd=60, elev=85, elbow=140)  # the hand at the ear
+    a["neck"] += np.radians(8) * up
+    a["spine_bend"] += side * np.radians(4) * up
+    return segment
+
+
+def nod(rng, seconds):
+    count = _count(rng, 2, 5)
+    rate = rng.uniform(1.5, 2.2)
+    segment, t = new_segment("nod", {"count": count}, 0.4 + count / rate + 0.4)
+    nods = 0.5 - 0.5 * np.cos(2 * np.pi * rate * np.clip(t - 0.4, 0, count / rate))
+    segment.angles["neck"] += np.radians(28) * nods
+    return segment
+
+
+def shake_head(rng, seconds):
+    count = _count(rng, 2, 5)
+    rate = rng.uniform(1.5, 2.5)
+    segment, t = new_segment("shake_head", {"count": count}, 0.4 + count / rate + 0.4)
+    shakes = np.sin(2 * np.pi * rate * np.clip(t - 0.4, 0, count / rate))
+    segment.angles["neck_yaw"] += np.radians(35) * shakes
+    return segment
+
+
+def cross_arms(rng, seconds):
+    segment, t = new_segment("cross_arms", {}, max(seconds, 3.0))
+    a = segment.angles
+    folded = pose.envelope(t, t[-1], 0.7)
+    # Each hand to the other elbow, forearms level across the chest, the right one below.
+    _arm_to(a, LEFT, folded, fwd=110, elev=-30, elbow=60)
+    _arm_to(a, RIGHT, folded, fwd=105, elev=-42, elbow=62)
+    a["spine"] -= np.radians(4) * folded
+    return segment
+
+
+def balance(rng, seconds):
+    """Standing on one leg (the named one), the other knee up, arms out to the sides."""
+    side = _side(rng)
+    free = _leg(-side)
+    segment, t = new_segment("balance", {"side": SIDE_NAMES[side]}, max(seconds, 3.0))
+    a = segment.angles
+    up = pose.envelope(t, t[-1], 0.6)
+    # The knee bends first, so the foot leaves the floor upwards rather than sliding forward on it.
+    a[f"hip_{free}"] += np.radians(rng.uniform(40, 70)) * up ** 2
+    a[f"knee_{free}"] += np.radians(rng.uniform(60, 90)) * np.sqrt(up)
+    wobble = np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
+    a["spine_bend"] += np.radians(3) * wobble * up
+    for arm in (LEFT, RIGHT):
+        _arm(a, arm, "elev")[:] += np.radians(65) * up + np.radians(6) * arm * wobble * up
+    segment.support[:] = np.where(up > 0.02, side, 0)
+    return segment
+
+
+# --- exercises ------------------------------------------------------------------------------
+
+def arm_circles(rng, seconds):
+    count = _count(rng, 2, 5)
+    rate = rng.uniform(0.8, 1.5)
+    forward = rng.random() < 0.5
+    segment, t = new_segment("arm_circles", {"count": count, "how": "forward" if forward else "backward"},
+                             0.7 + count / rate + 0.6)
+    a = segment.angles
+    out = pose.envelope(t, t[-1], 0.6)
+    angle = 2 * np.pi * rate * np.clip(t - 0.6, 0, count / rate) * (1 if forward else -1)
+    size = np.radians(rng.uniform(20, 35)) * pose.bump(t, 0.5, 0.7 + count / rate)
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "elev")[:] += -ARMS_DOWN * out + size * np.sin(angle)
+        _arm(a, side, "fwd")[:] += size * np.cos(angle) - size
+    return segment
+
+
+def toe_touch(rng, seconds):
+    """Bending at the hips, legs straight, to touch the toes, and back up."""
+    count = _count(rng, 1, 3)
+    segment, t = new_segment("toe_touch", {"count": count}, 0.4 + 2.4 * count + 0.3)
+    a = segment.angles
+    down = sum(pose.bump(t, 0.3 + 2.4 * k, 0.3 + 2.4 * k + 2.2) for k in range(count))
+    # The pelvis tips forward over straight legs (hips flex by as much, so the thighs stay upright).
+    a["pelvis_pitch"] += np.radians(65) * down
+    for leg in LEG:
+        a[f"hip_{leg}"] += np.radians(65) * down
+    a["spine"] += np.radians(50) * down
+    a["neck"] += np.radians(10) * down
+    for side in (LEFT, RIGHT):
+        # Straight down from the shoulders: the trunk is pitched 115 degrees, so 25 above its forward.
+        _arm_to(a, side, np.minimum(1, 3 * down), fwd=90)
+        _arm_to(a, side, down, elev=25, elbow=0)
+    return segment
+
+
+def torso_twist(rng, seconds):
+    """Trunk twists left and right, elbows up and out, hips still."""
+    count = _count(rng, 2, 4)
+    rate = rng.uniform(0.6, 0.9)
+    segment, t = new_segment("torso_twist", {"count": count}, 0.8 + count / rate + 0.6)
+    a = segment.angles
+    ready = pose.envelope(t, t[-1], 0.6)
+    twist = np.sin(2 * np.pi * rate * np.clip(t - 0.7, 0, count / rate))
+    a["spine_twist"] += np.radians(45) * twist
+    a["neck_yaw"] += np.radians(15) * twist
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "elev")[:] += -ARMS_DOWN * ready
+        _arm(a, side, "fwd")[:] += np.radians(40) * ready
+        _arm(a, side, "elbow")[:] += np.radians(120) * ready
+    return segment
+
+
+# --- sport -------------------------------------------------------------------------------------
+
+def throw_underhand(rng, seconds):
+    """An underhand toss: the arm swings back low, then forward and up to release at hip
+    height in front."""
+    side = _side(rng)
+    segment, t = new_segment("throw_underhand", {"hand": SIDE_NAMES[side]}, max(seconds, 2.5))
+    a = segment.angles
+    in_plane = pose.envelope(t, t[-1], 0.3)  # the arm turns into the sagittal plane
+    back = pose.bump(t, 0.3, 1.3)
+    through = pose.bump(t, 1.0, 1.9)
+    # Elevation in the sagittal plane: hanging (-90), back (-140), forward and up (-10).
+    _arm(a, side, "fwd")[:] += np.radians(90) * in_plane
+    _arm(a, side, "elev")[:] += (np.radians(-90) - ARMS_DOWN) * in_plane - np.radians(50) * back + np.radians(80) * through
+    a["spine"] += np.radians(15) * back
+    a["spine_twist"] += side * np.radians(15) * back - side * np.radians(10) * through
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(20) * back
+        a[f"hip_{leg}"] += np.radians(12) * back
+    return segment
+
+
+def _swing_timing(t, start, wind, strike, finish):
+    """Backswing 0->1 by `wind`, through to -1 at `finish` fastest at `strike`, as a twist."""
+    backswing = pose.smoothstep((t - start) / (wind - start))
+    through = pose.smoothstep((t - wind) / (finish - wind))
+    return backswing - 2 * through
+
+
+def swing_bat(rng, seconds):
+    """A baseball swing, two hands together: load back over the rear shoulder, stride,
+    rotate the trunk through, hands sweeping level around the front to the follow-through."""
+    side = _side(rng)  # the bat's side: right-handed hitters load over the right shoulder
+    segment, t = new_segment("swing_bat", {"hand": SIDE_NAMES[side]}, max(seconds, 2.6))
+    a = segment.angles
+    stance = pose.envelope(t, t[-1], 0.4)
+    swing = _swing_timing(t, 0.3, 1.2, 1.45, 1.7) * pose.envelope(t, t[-1], 0.5)
+    # Trunk: turned towards the bat's side while loading, round past the front after.
+    a["spine_twist"] += side * np.radians(55) * swing
+    a["spine"] += np.radians(12) * stance
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(20) * stance
+        a[f"hip_{leg}"] += np.radians(15) * stance
+    for arm in (LEFT, RIGHT):
+        _arm(a, arm, "fwd")[:] += np.radians(60) * stance
+        _arm(a, arm, "elev")[:] += (np.radians(5) - ARMS_DOWN) * stance
+        _arm(a, arm, "elbow")[:] += np.radians(60) * stance
+    # The hands: both at the bat-side shoulder while loading, both swept to the other side after.
+    _arm(a, side, "fwd")[:] -= np.radians(35) * np.clip(swing, 0, 1)
+    _arm(a, -side, "fwd")[:] += np.radians(30) * np.clip(swing, 0, 1)
+    _arm(a, side, "fwd")[:] += np.radians(30) * np.clip(-swing, 0, 1)
+    _arm(a, -side, "fwd")[:] -= np.radians(30) * np.clip(-swing, 0, 1)
+    return segment
+
+
+def swing_racket(rng, seconds):
+    """A tennis forehand with one hand: the arm takes the racket back, the trunk turns,
+    the arm swings forward and across, finishing high over the other shoulder."""
+    side = _side(rng)
+    segment, t = new_segment("swing_racket", {"hand": SIDE_NAMES[side]}, max(seconds, 2.5))
+    a = segment.angles
+    ready = pose.envelope(t, t[-1], 0.4)
+    swing = _swing_timing(t, 0.3, 1.1, 1.35, 1.6) * pose.envelope(t, t[-1], 0.5)
+    back, through = np.clip(swing, 0, 1), np.clip(-swing, 0, 1)
+    a["spine_twist"] += side * np.radians(35) * swing
+    a["spine"] += np.radians(10) * ready
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(20) * ready
+        a[f"hip_{leg}"] += np.radians(12) * ready
+    _arm(a, side, "elev")[:] += (np.radians(-20) - ARMS_DOWN) * ready + np.radians(40) * through
+    _arm(a, side, "fwd")[:] += np.radians(30) * ready - np.radians(60) * back + np.radians(90) * through
+    _arm(a, side, "elbow")[:] += np.radians(20) * ready + np.radians(50) * through
+    # The free hand points out in front while the racket is back (balance and aim).
+    _arm(a, -side, "fwd")[:] += np.radians(70) * back
+    _arm(a, -side, "elev")[:] += (np.radians(-15) - ARMS_DOWN) * back
+    return segment
+
+
+def golf_swing(rng, seconds):
+    """Address bent over the ball, arms hanging together; backswing turning the shoulders
+    with the hands going up past the rear shoulder, downswing through the ball, finish
+    high on the other side."""
+    side = _side(rng)  # right-handed golfers swing back to the right
+    segment, t = new_segment("golf_swing", {"hand": SIDE_NAMES[side]}, max(seconds, 3.2))
+    a = segment.angles
+    address = pose.envelope(t, t[-1], 0.5)
+    swing = _swing_timing(t, 0.5, 1.6, 1.9, 2.3) * pose.envelope(t, t[-1], 0.6)
+    back, through = np.clip(swing, 0, 1), np.clip(-swing, 0, 1)
+    a["pelvis_pitch"] += np.radians(30) * address
+    for leg in LEG:
+        a[f"hip_{leg}"] += np.radians(38) * address
+        a[f"knee_{leg}"] += np.radians(18) * address
+    a["spine"] += np.radians(10) * address
+    a["spine_twist"] += side * np.radians(70) * swing
+    a["neck_yaw"] -= side * np.radians(55) * back  # eyes stay on the ball
+    for arm in (LEFT, RIGHT):
+        # Hanging straight down in front (the trunk is pitched 40 degrees: 50 below its
+        # forward), lifted up in the swing.
+        _arm_to(a, arm, np.minimum(1, 3 * address), fwd=90)
+        _arm_to(a, arm, address, elev=-50, elbow=5)
+        _arm(a, arm, "elev")[:] += np.radians(125) * (back + through)
+    return segment
+
+
+def boxing_combo(rng, seconds):
+    """Jab (lead hand), cross (rear hand), hook (lead hand, swung round level), in a boxing
+    stance: the named side is the lead hand."""
+    lead = _side(rng)
+    rounds = _count(rng, 1, 2)
+    segment, t = new_segment("boxing_combo", {"hand": SIDE_NAMES[lead], "count": rounds}, 0.7 + 1.6 * rounds + 0.6)
+    a = segment.angles
+    guard = pose.envelope(t, t[-1], 0.4)
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "fwd")[:] += np.radians(60) * guard
+        _arm(a, side, "elev")[:] += np.radians(50) * guard
+        _arm(a, side, "elbow")[:] += np.radians(110) * guard
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(15) * guard
+        a[f"hip_{leg}"] += np.radians(10) * guard
+    for k in range(rounds):
+        t0 = 0.6 + 1.6 * k
+        jab, cross, hook = pose.bump(t, t0, t0 + 0.4), pose.bump(t, t0 + 0.45, t0 + 0.9), pose.bump(t, t0 + 0.95, t0 + 1.5)
+        for side, strike in ((lead, jab), (-lead, cross)):
+            _arm(a, side, "fwd")[:] += np.radians(30) * strike
+            _arm(a, side, "elev")[:] += np.radians(12) * strike
+            _arm(a, side, "elbow")[:] -= np.radians(110) * strike
+        a["spine_twist"] += lead * np.radians(25) * cross - lead * np.radians(30) * hook - lead * np.radians(10) * jab
+        _arm(a, lead, "elev")[:] += np.radians(35) * hook
+        _arm(a, lead, "elbow")[:] -= np.radians(20) * hook
+        _arm(a, lead, "fwd")[:] += np.radians(35) * hook
+    return segment
+
+
+# --- dances -------------------------------------------------------------------------------------
+
+def dance_groove(rng, seconds):
+    """A side-to-side groove: weight rocking from foot to foot on the beat, knees bouncing
+    twice a cycle, arms swinging across, head bobbing."""
+    beat = rng.uniform(1.6, 2.2)  # beats per second
+    segment, t = new_segment("dance_groove", {"speed": "quickly" if beat > 2.0 else "normally"}, max(seconds, 3.0))
+    a = segment.angles
+    on = pose.envelope(t, t[-1], 0.4)
+    rock = np.sin(np.pi * beat * t) * on  # one side per beat
+    bounce = (0.5 - 0.5 * np.cos(2 * np.pi * beat * t)) * on
+    a["pelvis_roll"] += np.radians(6) * rock
+    a["abd_l"] -= np.radians(6) * rock  # keep the legs upright under the rolling pelvis
+    a["abd_r"] += np.radians(6) * rock
+    a["spine_bend"] -= np.radians(10) * rock
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(22) * bounce + np.radians(8) * on
+        a[f"hip_{leg}"] += np.radians(11) * bounce + np.radians(4) * on
+    a["neck"] += np.radians(8) * bounce
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "fwd")[:] += np.radians(35) * on + np.radians(30) * side * rock
+        _arm(a, side, "elev")[:] += np.radians(35) * on + np.radians(20) * bounce
+        _arm(a, side, "elbow")[:] += np.radians(70) * on
+    return segment
+
+
+def dance_twist(rng, seconds):
+    """The twist: knees bent, hips swivelling one way while the shoulders go the other,
+    feet pivoting on the balls, arms bent and swinging with the shoulders."""
+    rate = rng.uniform(1.2, 1.8)
+    segment, t = new_segment("dance_twist", {}, max(seconds, 3.0))
+    a = segment.angles
+    on = pose.envelope(t, t[-1], 0.4)
+    swivel = np.sin(2 * np.pi * rate * t) * on
+    a["pelvis_yaw"] += np.radians(15) * swivel
+    a["twist_l"] -= np.radians(15) * swivel  # the thighs turn back under the hips
+    a["twist_r"] -= np.radians(15) * swivel
+    a["spine_twist"] -= np.radians(55) * swivel  # shoulders against the hips
+    dip = 0.5 + 0.5 * np.sin(2 * np.pi * 0.3 * t)
+    for leg in LEG:
+        a[f"knee_{leg}"] += np.radians(20 + 10 * dip) * on
+        a[f"hip_{leg}"] += np.radians(10 + 5 * dip) * on
+    a["spine"] += np.radians(10) * on
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "fwd")[:] += np.radians(40) * on - np.radians(25) * swivel
+        _arm(a, side, "elev")[:] += np.radians(45) * on
+        _arm(a, side, "elbow")[:] += np.radians(90) * on
+    return segment
+
+
+def salsa(rng, seconds):
+    """The salsa basic: forward with one foot and back to centre, back with the other foot
+    and back to centre, on counts 1-2-3, 5-6-7, hips swaying. Feet are placed and the legs
+    solved to reach them (leg_ik), so every planted foot stays put while the weight moves."""
+    beat = rng.uniform(0.28, 0.36)  # seconds per count
+    cycles = _count(rng, 1, 2)
+    lead = _side(rng)
+    segment, t = new_segment("salsa", {"count": cycles, "side": SIDE_NAMES[lead]}, 0.4 + 8 * beat * cycles + 0.4)
+    a = segment.angles
+    stride = 0.28
+    # Where each foot is (forward of its start) and where the hips are, count by count.
+    local = np.clip((t - 0.4) / beat, 0, 8 * cycles)
+    count_in_bar = np.mod(local, 8.0)
+    forward_foot = np.interp(count_in_bar, [0, 0.6, 1, 2, 2.6, 3, 8], [0, stride, stride, stride, 0, 0, 0])
+    back_foot = np.interp(count_in_bar, [0, 4, 4.6, 5, 6, 6.6, 7, 8], [0, 0, -stride, -stride, -stride, 0, 0, 0])
+    hips = np.interp(count_in_bar, [0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 0.6, 0.1, 0, 0, -0.6, -0.1, 0, 0]) * stride
+    on = pose.envelope(t, t[-1], 0.3)
+    ahead = {lead: forward_foot * on, -lead: back_foot * on}
+    # A stepping foot is off the floor only while it travels.
+    lifted = {lead: pose.bump(count_in_bar, 0.0, 0.6) + pose.bump(count_in_bar, 2.0, 2.6),
+              -lead: pose.bump(count_in_bar, 4.0, 4.6) + pose.bump(count_in_bar, 6.0, 6.6)}
+    hip_height = 0.8 - 0.04 * on  # knees soft
+    for side in (LEFT, RIGHT):
+        hip, knee = leg_ik(side, ahead[side] - hips * on, hip_height - 0.06 * on * lifted[side])
+        a[f"hip_{_leg(side)}"] = hip
+        a[f"knee_{_leg(side)}"] = knee
+    # A foot is stepping while lifted and on the frame it lands (that move must not push the
+    # body). (bump is a hair above zero past its end: sin(pi) is not exactly 0.)
+    moving = {side: lifted[side] > 1e-6 for side in (LEFT, RIGHT)}
+    for side in (LEFT, RIGHT):
+        moving[side][1:] |= moving[side][:-1]
+    stepping = moving[LEFT] | moving[RIGHT]
+    segment.support[:] = np.where(moving[LEFT], RIGHT, np.where(moving[RIGHT], LEFT, 0))
+    segment.support[~stepping] = lead
+    sway = np.sin(np.pi * local) * on
+    a["pelvis_roll"] += np.radians(5) * sway
+    a["abd_l"] -= np.radians(5) * sway
+    a["abd_r"] += np.radians(5) * sway
+    a["spine_bend"] -= np.radians(7) * sway
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "fwd")[:] += np.radians(50) * on
+        _arm(a, side, "elev")[:] += np.radians(40) * on
+        _arm(a, side, "elbow")[:] += np.radians(80) * on + np.radians(15) * side * sway
+    return segment
+
+
+BODY_ACTIONS = {
+    "sit_down": sit_down, "stand_up": stand_up, "pick_up": pick_up, "push": push, "pull": pull,
+    "drink": drink, "phone_call": phone_call, "nod": nod, "shake_head": shake_head, "cross_arms": cross_arms,
+    "balance": balance, "arm_circles": arm_circles, "toe_touch": toe_touch, "torso_twist": torso_twist,
+    "throw_underhand": throw_underhand, "swing_bat": swing_bat, "swing_racket": swing_racket, "golf_swing": golf_swing,
+    "boxing_combo": boxing_combo, "dance_groove": dance_groove, "dance_twist": dance_twist, "salsa": salsa,
+}
