@@ -10,15 +10,15 @@ CASES), also with every bone renamed Bone.000, Bone.001, ...; and a short SMPL m
 retargeted onto the rig must point each limb segment (thigh, shin, foot, upper arm,
 forearm) within 5 degrees of the source's.
 
-Results: 7 rigs. All 7 map automatically, all 7 also without their names, and all 7
+Results: 8 rigs. All 8 map automatically, all 8 also without their names, and all 8
 move right (every limb segment within 0.001 degrees of the source's direction; the
 3 BVH files the same through Blender's importer).
-Before the structural rework (the mapper of commit a7453c0) 3 of the 7 mapped right:
+Before the structural rework (the mapper of commit a7453c0) 3 of the 8 mapped right:
   mocapbank_collar_shoulder_elbow.bvh  refused: "no bone found for left_hip, ...,
                                        left_shoulder, ..." (its names were read as
                                        Mixamo's, LeftShoulder as the collar)
-  riggedfigure_nodes.gltf              refused: "no bone found for left_hip, ...,
-                                       right_ankle" (steep feet, no leg names)
+  riggedfigure_nodes.gltf,             refused: "no bone found for left_hip, ...,
+  cesiumman_nodes.gltf                 right_ankle" (steep feet, no leg names)
   cmu_01.asf, cmu_02.asf               wrong: lhipjoint as the hip, lhand/lfingers as
                                        the wrist, upperneck as the head
 Four of the rigs (the Collar BVH, CMU's BVH and both ASF files) start both collars at
@@ -40,7 +40,6 @@ from retarget.rig import Rig, rig_from_chain
 from retarget.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
 from retarget.transfer import retarget
 from tests.motions import smooth_random_motion
-from tests.rigs import to_blender
 
 RIGS = Path(__file__).resolve().parent / "data" / "rigs"
 
@@ -96,8 +95,9 @@ def _quat_matrix(q):
 
 
 def rig_from_gltf(path, root):
-    """The node `root` and the nodes below it as bones: heads at the nodes' rest
-    positions (translation/rotation/scale or matrix, every parent applied)."""
+    """The node `root` (a name, or an index for unnamed nodes) and the nodes below it as
+    bones: heads at the nodes' rest positions (translation/rotation/scale or matrix,
+    every parent applied); an unnamed node is called node<index>."""
     nodes = json.loads(Path(path).read_text())["nodes"]
     local = []
     for node in nodes:
@@ -113,7 +113,7 @@ def rig_from_gltf(path, root):
     def world(i):
         return world(parent_of[i]) @ local[i] if i in parent_of else local[i]
 
-    start = next(i for i, node in enumerate(nodes) if node.get("name") == root)
+    start = root if isinstance(root, int) else next(i for i, node in enumerate(nodes) if node.get("name") == root)
     order, parents, queue = [], [], [(start, -1)]
     while queue:
         node, parent = queue.pop(0)
@@ -121,7 +121,7 @@ def rig_from_gltf(path, root):
         parents.append(parent)
         queue.extend((child, len(order) - 1) for child in nodes[node].get("children", []))
     heads = np.array([world(i)[:3, 3] for i in order])
-    return rig_from_chain([nodes[i]["name"] for i in order], parents, _y_up_to_blender(heads))
+    return rig_from_chain([nodes[i].get("name", f"node{i}") for i in order], parents, _y_up_to_blender(heads))
 
 
 def _sided(left, right, **common):
@@ -172,6 +172,12 @@ CASES = {
         "glTF, names that say little (torso_joint_1, leg_joint_L_3), no collars, steep feet",
         _sided(*_side_names(RIGGED_FIGURE, ("L", "R"), LIMBS), pelvis="torso_joint_1", spine1="torso_joint_2",
                spine3="torso_joint_3", neck="neck_joint_1", head="neck_joint_2")),
+    "cesiumman_nodes.gltf": (lambda p: rig_from_gltf(p, 2), "glTF whose joints have no names at all (CesiumMan)",
+        _sided(dict(hip="node7", knee="node8", ankle="node9", foot="node10", shoulder="node16", elbow="node17",
+                    wrist="node18"),
+               dict(hip="node3", knee="node4", ankle="node5", foot="node6", shoulder="node13", elbow="node14",
+                    wrist="node15"),
+               pelvis="node2", spine1="node11", spine3="node12", neck="node19", head="node20")),
     "vrm1_isbinary_skeleton.gltf": (lambda p: rig_from_gltf(p, "Hips"),
         "VRM 1.0 / Unity humanoid names (Shoulder.L is the collar, UpperArm.L, LowerLeg.L)",
         _sided(*_side_names(VRM_DOTS, ("L", "R"), LIMBS), pelvis="Hips", spine1="Spine", spine2="Chest",
@@ -223,7 +229,9 @@ def limb_errors_degrees(rig, motion):
         if parent not in bone_map or child not in bone_map:
             continue  # a rig without toes
         a = heads[:, binding.slot[JOINT_INDEX[child]]] - heads[:, binding.slot[JOINT_INDEX[parent]]]
-        b = to_blender(motion.positions[:, JOINT_INDEX[child]] - motion.positions[:, JOINT_INDEX[parent]])
+        # The source's segment in the rig's axes: ours (left, up, forward) turned onto
+        # the way the rig faces (Blender's -Y for most; CesiumMan faces +X).
+        b = (motion.positions[:, JOINT_INDEX[child]] - motion.positions[:, JOINT_INDEX[parent]]) @ binding.frame.T
         cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
         errors[f"{parent}->{child}"] = float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max())
     return errors
