@@ -60,9 +60,7 @@ def planted_slide(joints: np.ndarray, floor=None) -> float:
 
 # Actions with both feet on the floor while the legs move (no two-foot solver yet): the
 # foot that is not the anchor slides. Known gaps; strict, so a fix must remove the mark.
-_SLIDING = {"jumping_jacks": "double support slides 2.5-3 cm/s", "kneel": "double support slides 2.5-3 cm/s",
-            "dance_twist": "the hips swivel over bent knees with both feet down: the feet slide about 9 cm/s "
-                           "(needs a 3D leg solver that pivots each foot on its ball)"}
+_SLIDING = {"jumping_jacks": "double support slides 2.5-3 cm/s", "kneel": "double support slides 2.5-3 cm/s"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=_SLIDING[n]))
@@ -532,6 +530,11 @@ def test_dances_move_to_a_beat():
         hips_yaw = np.arctan2(-hips[:, 2], hips[:, 0])
         shoulders_yaw = np.arctan2(-shoulders[:, 2], shoulders[:, 0])
         assert np.corrcoef(hips_yaw, shoulders_yaw - hips_yaw)[0, 1] < -0.5  # shoulders against the hips
+        assert np.degrees(np.ptp(hips_yaw)) > 40
+        toes = joints[:, [J["left_foot"], J["right_foot"]]][..., [0, 2]]
+        assert np.linalg.norm(toes - toes[0], axis=-1).max() < 0.01  # pivoting on the balls of the feet
+        heels = joints[:, [J["left_ankle"], J["right_ankle"]]][..., [0, 2]]
+        assert np.linalg.norm(heels - heels[0], axis=-1).max() > 0.03
         segment, joints = perform("salsa", seed)
         lead = segment.params["side"]
         rear = {"left": "right", "right": "left"}[lead]

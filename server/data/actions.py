@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retarget.humanml3d import FPS
-from retarget.rotation import quat_identity
+from retarget.rotation import quat_identity, quat_mul
 from retarget.skeleton import JOINT_COUNT, JOINT_INDEX
 
 from . import pose
@@ -47,8 +47,9 @@ ANGLE_NAMES = ("hip_l", "hip_r", "abd_l", "abd_r", "knee_l", "knee_r", "toe_l", 
                "spine_twist", "neck", "neck_yaw", "elev_l", "elev_r", "fwd_l", "fwd_r", "elbow_l", "elbow_r",
                "raise_l", "raise_r",
                # The pelvis itself (pitch forward, roll to the left, yaw to the left), which
-               # tilts the legs with it, and each thigh's twist about its own axis.
-               "pelvis_pitch", "pelvis_roll", "pelvis_yaw", "twist_l", "twist_r")
+               # tilts the legs with it, and each whole leg's turn about the pelvis's vertical
+               # (to the left), which swivels knee and foot together.
+               "pelvis_pitch", "pelvis_roll", "pelvis_yaw", "leg_yaw_l", "leg_yaw_r")
 
 
 # Standing at rest: arms down by the sides, elbows a little bent, everything else zero.
@@ -72,8 +73,8 @@ def rotations(angles: dict) -> np.ndarray:
     q = quat_identity((frames, JOINT_COUNT))
     j = JOINT_INDEX
     q[:, j["pelvis"]] = pose.spine(a["pelvis_pitch"], a["pelvis_roll"], a["pelvis_yaw"])
-    q[:, j["left_hip"]] = pose.hip(LEFT, a["hip_l"], a["abd_l"], a["twist_l"])
-    q[:, j["right_hip"]] = pose.hip(RIGHT, a["hip_r"], a["abd_r"], a["twist_r"])
+    q[:, j["left_hip"]] = quat_mul(pose.yaw(a["leg_yaw_l"]), pose.hip(LEFT, a["hip_l"], a["abd_l"]))
+    q[:, j["right_hip"]] = quat_mul(pose.yaw(a["leg_yaw_r"]), pose.hip(RIGHT, a["hip_r"], a["abd_r"]))
     q[:, j["left_knee"]] = pose.knee(a["knee_l"])
     q[:, j["right_knee"]] = pose.knee(a["knee_r"])
     # Ankles keep the sole level whatever the thigh and shin do, plus the toe curve

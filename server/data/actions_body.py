@@ -11,11 +11,11 @@ underhand swings.
 
 import numpy as np
 
-from retarget.humanml3d import FPS
+from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, PELVIS_GROUP_OFFSETS
 
 from . import pose
-from .actions import ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, _arm, _side, new_segment
-from .actions_move import leg_ik
+from .actions import ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, TOES_DOWN, _arm, _side, new_segment
+from .actions_move import ANKLE_HEIGHT, SHIN, THIGH, leg_ik
 
 LEG = "l", "r"
 
@@ -434,20 +434,40 @@ def dance_groove(rng, seconds):
 
 def dance_twist(rng, seconds):
     """The twist: knees bent, hips swivelling one way while the shoulders go the other,
-    feet pivoting on the balls, arms bent and swinging with the shoulders."""
+    each foot pivoting on its ball (toes planted, heels swinging) with the hips. The feet
+    are placed and the legs solved to reach them (leg_ik with the leg's turn and tilt), so
+    the balls of the feet stay put."""
     rate = rng.uniform(1.2, 1.8)
     segment, t = new_segment("dance_twist", {}, max(seconds, 3.0))
     a = segment.angles
     on = pose.envelope(t, t[-1], 0.4)
     swivel = np.sin(2 * np.pi * rate * t) * on
-    a["pelvis_yaw"] += np.radians(15) * swivel
-    a["twist_l"] -= np.radians(15) * swivel  # the thighs turn back under the hips
-    a["twist_r"] -= np.radians(15) * swivel
-    a["spine_twist"] -= np.radians(55) * swivel  # shoulders against the hips
+    hips_turn = np.radians(30) * swivel
+    feet_turn = 0.6 * hips_turn  # the feet swivel less than the hips
     dip = 0.5 + 0.5 * np.sin(2 * np.pi * 0.3 * t)
-    for leg in LEG:
-        a[f"knee_{leg}"] += np.radians(20 + 10 * dip) * on
-        a[f"hip_{leg}"] += np.radians(10 + 5 * dip) * on
+    hip_height = 0.995 * (THIGH[LEFT] + SHIN[LEFT]) - (0.06 + 0.05 * dip) * on  # knees bent, lower now and then
+    foot = BONE_LENGTHS[JOINT_INDEX["left_foot"]] * np.cos(TOES_DOWN)  # ankle to toe, horizontally
+    a["pelvis_yaw"] = hips_turn
+    for side, joint in ((LEFT, 1), (RIGHT, 2)):
+        offset_x, offset_y, offset_z = PELVIS_GROUP_OFFSETS[joint]
+        # Where the hip joint is (from the pelvis, which stays over the same spot) and where
+        # the ankle must be for the toe to stay on its spot, standing, while the foot turns.
+        hip_x = offset_x * np.cos(hips_turn) + offset_z * np.sin(hips_turn)
+        hip_z = -offset_x * np.sin(hips_turn) + offset_z * np.cos(hips_turn)
+        toe_x, toe_z = offset_x, offset_z + foot
+        ankle_x, ankle_z = toe_x - foot * np.sin(feet_turn), toe_z - foot * np.cos(feet_turn)
+        across, forward = ankle_x - hip_x, ankle_z - hip_z
+        # Into the leg's own frame (turned with the foot): sideways tilt, then flexion in its plane.
+        leg_across = across * np.cos(feet_turn) - forward * np.sin(feet_turn)
+        leg_forward = across * np.sin(feet_turn) + forward * np.cos(feet_turn)
+        down = hip_height - ANKLE_HEIGHT[side]
+        hip, knee = leg_ik(side, leg_forward, np.hypot(leg_across, down))
+        a[f"hip_{_leg(side)}"] = hip
+        a[f"knee_{_leg(side)}"] = knee
+        a[f"abd_{_leg(side)}"] = side * np.arctan2(leg_across, down)
+        a[f"leg_yaw_{_leg(side)}"] = feet_turn - hips_turn
+    segment.support[:] = LEFT
+    a["spine_twist"] -= np.radians(55) * swivel  # shoulders against the hips
     a["spine"] += np.radians(10) * on
     for side in (LEFT, RIGHT):
         _arm(a, side, "fwd")[:] += np.radians(40) * on - np.radians(25) * swivel
