@@ -128,10 +128,33 @@ def _inbetween(args) -> None:
     _write_outputs(args, [filled])
 
 
+def _serve_token(args) -> str | None:
+    """The token from --token-file, --token or $MOTIONGPT_TOKEN (in that order; a file or
+    the environment keeps it out of the process list, which any local user can read)."""
+    import os
+
+    from server.app import TOKEN_ENVIRONMENT
+
+    if args.token_file and args.token:
+        raise ValueError("give --token or --token-file, not both")
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+        if not token:
+            raise ValueError(f"the token file {args.token_file} is empty")
+        return token
+    if args.token:
+        print("motiongpt serve: note: --token is visible to every user of this computer in the process list; "
+              f"--token-file or ${TOKEN_ENVIRONMENT} is not", file=sys.stderr)
+        return args.token
+    return os.environ.get(TOKEN_ENVIRONMENT, "").strip() or None
+
+
 def _serve(args) -> None:
     from server.app import serve
 
-    serve(lambda: _load_model(args), host=args.host, port=args.port, token=args.token)
+    serve(lambda: _load_model(args), host=args.host, port=args.port, token=_serve_token(args),
+          allow_hosts=args.allow_host, request_timeout=args.request_timeout, shutdown_timeout=args.shutdown_timeout,
+          max_queued=args.max_queued)
 
 
 def _add_model_options(parser) -> None:
@@ -180,7 +203,17 @@ def _add_model_commands(commands) -> None:
     serve = commands.add_parser("serve", help="run the local model server (HTTP API for the Blender extension)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --token)")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every request")
+    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every request (visible in the process "
+                                       "list: prefer --token-file or $MOTIONGPT_TOKEN)")
+    serve.add_argument("--token-file", help="read the token from this file (its first line)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests whose Host header names NAME (repeatable; by default only the "
+                            "address listened on, and for loopback 127.0.0.1, localhost and [::1])")
+    serve.add_argument("--request-timeout", type=float, default=20.0,
+                       help="seconds a client has to send a whole request, headers and body (default 20)")
+    serve.add_argument("--shutdown-timeout", type=float, default=5.0,
+                       help="on SIGTERM, seconds open requests get after unfinished jobs are dropped (default 5)")
+    serve.add_argument("--max-queued", type=int, default=16, help="jobs that may wait for the model (default 16)")
     serve.add_argument("--decoding", choices=("exact", "fast", "hf"), default="exact")
     _add_model_options(serve)
     serve.set_defaults(run=_serve)
