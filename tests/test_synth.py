@@ -418,6 +418,41 @@ def test_sitting_on_a_chair_holds_the_pelvis_at_seat_height_over_planted_feet():
         assert np.ptp(joints[:, FEET][..., [0, 2]], axis=0).max() < 0.01
 
 
+def test_lying_down_and_getting_up_rest_the_trunk_on_the_floor_over_planted_feet():
+    trunk = [J[n] for n in ("pelvis", "spine1", "spine2", "spine3")]
+    for seed in range(3):
+        for name in ("lie_down", "get_up"):
+            segment, joints = perform(name, seed)
+            assert np.ptp(joints[:, FEET][..., [0, 2]], axis=0).max() < 0.01  # feet never move
+            assert joints[..., 1].min() > -0.01  # nothing under the floor
+            lying = joints[-1] if name == "lie_down" else joints[0]
+            standing = joints[0] if name == "lie_down" else joints[-1]
+            back = lying[J["spine3"]] - lying[0]
+            assert np.degrees(np.arctan2(back[1], np.linalg.norm(back[[0, 2]]))) < 20  # the back flat
+            assert np.all((lying[trunk, 1] > 0.09) & (lying[trunk, 1] < 0.16))  # resting on it
+            assert lying[J["left_knee"], 1] > 0.3  # knees up, feet flat
+            assert standing[0, 1] > 0.9
+
+
+def test_a_clip_sits_or_lies_down_and_gets_up_without_standing_in_between():
+    from server.data.synth import HELD_POSES, join, synthesize
+
+    for first, then in HELD_POSES.items():
+        rng = np.random.default_rng(2)
+        parts = [actions.ACTIONS[first](rng, 3.0), actions.ACTIONS[then](rng, 3.0)]
+        segment = join(parts)
+        _, _, joints = place_on_ground(rotations(segment.angles), segment, 0.0)
+        boundary = joints[parts[0].frames - 5:parts[0].frames + 5, 0, 1]
+        assert boundary.max() < 0.6, first  # still down at the change (standing: 0.97)
+        assert np.ptp(joints[:, FEET][..., [0, 2]], axis=0).max() < 0.01
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        names = [name for name, *_ in synthesize(rng).actions]
+        for before, after in zip(names, names[1:]):
+            assert (before in HELD_POSES) == (after == HELD_POSES.get(before)), names
+            assert (after in HELD_POSES.values()) == (HELD_POSES.get(before) == after), names
+
+
 def test_pick_up_reaches_the_floor():
     for seed in range(3):
         segment, joints = perform("pick_up", seed)

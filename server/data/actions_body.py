@@ -80,6 +80,70 @@ def stand_up(rng, seconds):
     return segment
 
 
+def _keyframes(u, times, values) -> np.ndarray:
+    """A curve through (time, value) keys, easing in and out of each."""
+    out = np.full_like(u, float(values[0]))
+    for (t0, v0), (t1, v1) in zip(zip(times, values), zip(times[1:], values[1:])):
+        out = np.where(u >= t0, v0 + (v1 - v0) * pose.smoothstep((u - t0) / (t1 - t0)), out)
+    return out
+
+
+# Lying down on the back, as keys over the motion (0 standing, 1 lying): the pelvis (its
+# height, how far behind the ankles, its pitch), trunk and head, arms. The feet never move:
+# the body squats, sits back onto the floor with the knees up, then rolls back to lie.
+_LIE_KEYS = (0.0, 0.3, 0.6, 1.0)
+_LIE = dict(
+    height=(None, 0.58, 0.13, 0.11),  # None: standing, legs straight
+    behind=(-0.025, 0.22, 0.55, 0.6),
+    pitch=(0.0, 0.0, -15.0, -85.0),
+    spine=(0.0, 40.0, 15.0, -3.0),
+    neck=(0.0, -10.0, 5.0, -20.0),  # lying, the head tips back to rest on the floor
+    arms_forward=(0.0, 1.0, 0.0, 0.0),
+)
+
+
+def _lie(rng, down: bool):
+    motion = rng.uniform(3.0, 4.0)
+    segment, t = new_segment("lie_down" if down else "get_up", {}, 0.3 + motion + 0.8)
+    a = segment.angles
+    u = np.clip((t - 0.3) / motion, 0, 1) if down else 1 - np.clip((t - 0.5) / motion, 0, 1)
+    standing = ANKLE_HEIGHT[LEFT] + 0.999 * (THIGH[LEFT] + SHIN[LEFT]) - PELVIS_GROUP_OFFSETS[1][1]
+    heights = (standing,) + _LIE["height"][1:]
+    pelvis_height = _keyframes(u, _LIE_KEYS, heights)
+    behind = _keyframes(u, _LIE_KEYS, _LIE["behind"])
+    pitch = np.radians(_keyframes(u, _LIE_KEYS, _LIE["pitch"]))
+    a["pelvis_pitch"] = pitch
+    for side, joint in ((LEFT, 1), (RIGHT, 2)):
+        _, offset_y, offset_z = PELVIS_GROUP_OFFSETS[joint]
+        # The hip joint turns with the pelvis; the legs reach from it to the planted ankle,
+        # solved in the pelvis's own frame.
+        hip_y = pelvis_height + offset_y * np.cos(pitch) - offset_z * np.sin(pitch)
+        hip_z = -behind + offset_y * np.sin(pitch) + offset_z * np.cos(pitch)
+        up, ahead = ANKLE_HEIGHT[side] - hip_y, -hip_z
+        down_in_pelvis = -(up * np.cos(pitch) + ahead * np.sin(pitch))
+        ahead_in_pelvis = -up * np.sin(pitch) + ahead * np.cos(pitch)
+        hip, knee = leg_ik(side, ahead_in_pelvis, down_in_pelvis)
+        a[f"hip_{_leg(side)}"] = hip
+        a[f"knee_{_leg(side)}"] = knee
+    segment.support[:] = LEFT
+    a["spine"] += np.radians(_keyframes(u, _LIE_KEYS, _LIE["spine"]))
+    a["neck"] += np.radians(_keyframes(u, _LIE_KEYS, _LIE["neck"]))
+    reach = _keyframes(u, _LIE_KEYS, _LIE["arms_forward"])
+    for side in (LEFT, RIGHT):
+        _arm_to(a, side, reach, fwd=70, elev=-20, elbow=20)  # forward for balance while squatting
+    return segment
+
+
+def lie_down(rng, seconds):
+    """Lying down on the back (knees up, feet planted): squat, sit back onto the floor, roll back."""
+    return _lie(rng, down=True)
+
+
+def get_up(rng, seconds):
+    """Getting up from lying on the back: sit up, then rise over the feet to standing."""
+    return _lie(rng, down=False)
+
+
 def pick_up(rng, seconds):
     """Squatting and bending to pick something up from the floor in front, then standing
     with it held in front."""
@@ -523,7 +587,7 @@ def salsa(rng, seconds):
 
 
 BODY_ACTIONS = {
-    "sit_down": sit_down, "stand_up": stand_up, "pick_up": pick_up, "push": push, "pull": pull,
+    "sit_down": sit_down, "stand_up": stand_up, "lie_down": lie_down, "get_up": get_up, "pick_up": pick_up, "push": push, "pull": pull,
     "drink": drink, "phone_call": phone_call, "nod": nod, "shake_head": shake_head, "cross_arms": cross_arms,
     "balance": balance, "arm_circles": arm_circles, "toe_touch": toe_touch, "torso_twist": torso_twist,
     "throw_underhand": throw_underhand, "swing_bat": swing_bat, "swing_racket": swing_racket, "golf_swing": golf_swing,

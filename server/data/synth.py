@@ -9,7 +9,8 @@ frame is the planted one; the body moves by exactly what keeps that foot still (
 planted feet do not slide and steps carry the body), and stands at the height that puts
 the lowest point (toes, heels, knees when kneeling) on the floor, plus the ballistic
 height of a jump in the air and the height of the floor under the lowest foot (stairs:
-the step it stands on).
+the step it stands on). Lying or sitting on the floor, the trunk rests on it instead
+(CLEARANCE).
 """
 
 import json
@@ -32,6 +33,14 @@ MIN_FRAMES, MAX_FRAMES = 40, 200
 _FEET = {"left": (JOINT_INDEX["left_ankle"], JOINT_INDEX["left_foot"]),
          "right": (JOINT_INDEX["right_ankle"], JOINT_INDEX["right_foot"])}
 _GROUND_POINTS = [*_FEET["left"], *_FEET["right"], JOINT_INDEX["left_knee"], JOINT_INDEX["right_knee"]]
+# How far above the floor each joint stays when that part of the body rests on it: feet
+# and knees touch with the joint itself; the trunk, head and arms have flesh around
+# the joint (lying on the back puts the pelvis and spine joints about 10 cm up).
+CLEARANCE = np.zeros(22)
+CLEARANCE[[JOINT_INDEX[n] for n in ("pelvis", "spine1", "spine2", "spine3", "head")]] = 0.10
+CLEARANCE[[JOINT_INDEX[n] for n in ("neck", "left_collar", "right_collar", "left_shoulder", "right_shoulder")]] = 0.07
+CLEARANCE[[JOINT_INDEX[n] for n in ("left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip")]] = 0.04
+CLEARANCE[_GROUND_POINTS] = 0.0
 # How often clips hold two or three actions in a row.
 SEQUENCE_SHARES = (0.7, 0.22, 0.08)
 
@@ -54,10 +63,16 @@ def _natural_noise(angles: dict, rng, frames: int) -> None:
         angles[name] += np.radians(degrees) * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 2 * np.pi))
 
 
+# Actions that end in a pose (seated, lying) and the action that leaves it: in a clip the
+# one follows the other directly, without standing up in between.
+HELD_POSES = {"sit_down": "stand_up", "lie_down": "get_up"}
+
+
 def join(segments: list[Segment]) -> Segment:
     """One segment after another. Inside the clip every segment eases out of and into
     the neutral standing pose over 0.4 s, so transitions are smooth; the clip's own ends
-    keep their motion (a walk may start mid-stride)."""
+    keep their motion (a walk may start mid-stride). A held pose (HELD_POSES) passes
+    straight to the action that leaves it."""
     if len(segments) == 1:
         return segments[0]
     parts = []
@@ -65,8 +80,10 @@ def join(segments: list[Segment]) -> Segment:
     for k, segment in enumerate(segments):
         t = np.arange(segment.frames) / FPS
         duration = segment.frames / FPS
-        ease_in = pose.smoothstep(t / 0.4) if k > 0 else np.ones_like(t)
-        ease_out = pose.smoothstep((duration - t) / 0.4) if k < len(segments) - 1 else np.ones_like(t)
+        held_before = k > 0 and HELD_POSES.get(segments[k - 1].action) == segment.action
+        held_after = k < len(segments) - 1 and HELD_POSES.get(segment.action) == segments[k + 1].action
+        ease_in = pose.smoothstep(t / 0.4) if k > 0 and not held_before else np.ones_like(t)
+        ease_out = pose.smoothstep((duration - t) / 0.4) if k < len(segments) - 1 and not held_after else np.ones_like(t)
         weight = ease_in * ease_out
         angles = {name: NEUTRAL[name] + (segment.angles[name] - NEUTRAL[name]) * weight for name in ANGLE_NAMES}
         support = np.where(weight > 0.5, segment.support, 0).astype(np.int8)
@@ -100,7 +117,7 @@ def place_on_ground(local: np.ndarray, segment: Segment, heading0: float) -> tup
     moves[:, 1] = 0.0
     root = np.zeros((len(local), 3))
     root[1:] = np.cumsum(moves, axis=0)
-    root[:, 1] = -relative[:, _GROUND_POINTS, 1].min(axis=1) + segment.lift + segment.rise
+    root[:, 1] = (CLEARANCE - relative[..., 1]).max(axis=1) + segment.lift + segment.rise
     joints = relative + root[:, None]
     return local, root, joints
 
@@ -116,8 +133,16 @@ def synthesize(rng: np.random.Generator) -> Clip:
     weights = np.array([ACTION_WEIGHTS[n] for n in names])
     for _ in range(20):
         budget = rng.uniform(2.0, 10.0)
-        picks = rng.choice(len(names), size=count, p=weights / weights.sum())
-        segments = [ACTIONS[names[k]](rng, budget / count) for k in picks]
+        picks = [names[k] for k in rng.choice(len(names), size=count, p=weights / weights.sum())]
+        # Sitting or lying down mid-clip is followed by getting up; getting up mid-clip
+        # comes after sitting or lying down.
+        for k in range(count):
+            if picks[k] in HELD_POSES and k + 1 < count:
+                picks[k + 1] = HELD_POSES[picks[k]]
+            leaving = {after: before for before, after in HELD_POSES.items()}
+            if picks[k] in leaving and k > 0:
+                picks[k - 1] = leaving[picks[k]]
+        segments = [ACTIONS[name](rng, budget / count) for name in picks]
         frames = sum(s.frames for s in segments)
         if MIN_FRAMES <= frames <= MAX_FRAMES:
             break
