@@ -392,7 +392,13 @@ class _Body:
             self.chest = rig.common_ancestor([hand, self.top]) if self.top >= 0 else -1
         if self.chest >= 0:
             for side, hand in self.hands.items():
-                self.arms[side] = rig.path(self.chest, hand)
+                if not rig.is_ancestor(self.chest, hand):
+                    self.problems.append(f"the {side} arm does not hang from the chest")
+                elif in_legs & set(rig.path(self.chest, hand)):
+                    # A limb is an arm or a leg, not both (a rig read upside down).
+                    self.problems.append(f"the {side} arm and a leg are one chain of bones")
+                else:
+                    self.arms[side] = rig.path(self.chest, hand)
 
 
 def _bend_degrees(body: _Body, parent: int, bone: int) -> float:
@@ -688,6 +694,13 @@ def _feet_point_forward(rig: Rig, frame: np.ndarray, mapping: dict) -> float:
     return float(np.mean(directions)) if directions else 0.0
 
 
+def _axis_frames():
+    """Every body frame (columns left, up, forward) made of the armature's axes."""
+    axes = [sign * np.eye(3)[k] for k in range(3) for sign in (1.0, -1.0)]
+    return [np.stack([left, up, np.cross(left, up)], axis=-1) for left in axes for up in axes
+            if abs(np.dot(left, up)) < 0.5]
+
+
 def _read_rig(rig: Rig, named: dict):
     """(frame, mapping, problems): the body's axes and the structural map.
 
@@ -698,6 +711,19 @@ def _read_rig(rig: Rig, named: dict):
     """
     frame = guess_body_frame(rig)
     mapping, problems = structural_map(rig, frame, named)
+    if problems and "pelvis" in mapping:
+        # The guess rests on the body's symmetry and on most bones being in the upper
+        # body; a rig that lacks a limb can mislead it. When it found legs meeting in a
+        # pelvis but not a whole body, the armature axes under which the hierarchy
+        # reads as most of a body win, so that the map is complete or the error names
+        # what is really missing.
+        def score(reading):
+            return len(_missing(reading[0])), len(reading[1])
+
+        for candidate in _axis_frames():
+            reading = structural_map(rig, candidate, named)
+            if score(reading) < score((mapping, problems)):
+                frame, (mapping, problems) = candidate, reading
     forward = _feet_point_forward(rig, frame, mapping)
     if abs(forward) > 0.2:
         turned = forward < 0

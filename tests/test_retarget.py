@@ -440,3 +440,14 @@ def test_a_rig_without_legs_is_refused_in_words():
                                                                                          "LeftFoot", "LeftToe"))]
     with pytest.raises(MappingError, match="no left leg found below the pelvis: the rig needs two legs"):
         map_bones(as_rig(one_leg))
+
+
+def test_a_rig_without_an_arm_is_refused_in_words():
+    """One arm missing breaks the body's left-right symmetry that the axes are guessed
+    from: the hierarchy still reads as a body under the right axes, and the error
+    names the arm."""
+    bones = [b for b in humanoid("mixamo", seed=1) if not any(
+        w in b["name"] for w in ("LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand"))]
+    with pytest.raises(MappingError, match=r"no left arm found.*\(no bone found for left_shoulder, left_elbow, "
+                                           r"left_wrist;"):
+        map_bones(as_rig(bones))
