@@ -24,6 +24,7 @@ faces, the side words decide.
 A map is a plain dict {SMPL joint name: bone name}; joints the rig lacks are absent.
 """
 
+import functools
 import re
 
 import numpy as np
@@ -149,13 +150,14 @@ _CORES = frozenset(core for convention in CONVENTIONS.values() for key, cores in
                    if key.startswith("L_") for core in cores) | {"hipjoint", "hand", "fingers", "thumb"}
 
 
+@functools.lru_cache(maxsize=4096)
 def _sided_words(name: str):
     """(side, words) of a bone name, also for a side letter glued to a known word
-    (ASF's lfemur, rclavicle)."""
+    (ASF's lfemur, rclavicle). Cached: every convention reads every name."""
     side, words = split_side(name_words(name))
     if side is None and len(words) == 1 and words[0][:1] in ("l", "r") and words[0][1:] in _CORES:
         side, words = _SIDE_WORDS[words[0][0]], [words[0][1:]]
-    return side, words
+    return side, tuple(words)
 
 
 def _side_of(name: str):
@@ -293,7 +295,7 @@ HELPER_WORDS = frozenset((
 
 def is_helper(name: str) -> bool:
     """True for twist/roll/IK/control/end-nub bones (by their name's words)."""
-    return any(word in HELPER_WORDS for word in name_words(name))
+    return any(word in HELPER_WORDS for word in _sided_words(name)[1])
 
 
 class _Body:
