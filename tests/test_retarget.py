@@ -451,3 +451,38 @@ def test_a_rig_without_an_arm_is_refused_in_words():
     with pytest.raises(MappingError, match=r"no left arm found.*\(no bone found for left_shoulder, left_elbow, "
                                            r"left_wrist;"):
         map_bones(as_rig(bones))
+
+
+def test_biped_thighs_under_the_first_spine_bone(wiggle):
+    """3ds Max's Biped hangs the thighs from "Bip01 Spine", not from "Bip01 Pelvis": the
+    bone where legs and spine part is the one whose turn moves both, so it takes the
+    pelvis's motion whatever the names say, and the legs still land where the source's
+    do."""
+    table = STRUCTURE_CONVENTIONS["3ds max biped"]
+    roles = {}
+
+    def names(role, side, **extra):
+        pattern = table["spine"][extra["i"]] if role == "spine" else table.get(role, "Bip01 Nub{n}")
+        name = pattern.format(S=(side or "")[:1].upper(), n=len(roles))
+        roles[name] = role
+        return name
+
+    bones = humanoid(names=names, pose="A", seed=13)
+    for bone in bones:
+        if bone["name"] in ("Bip01 L Thigh", "Bip01 R Thigh"):
+            bone["parent"] = "Bip01 Spine"
+    rig = as_rig(bones)
+    bone_map = map_bones(rig)
+    assert bone_map["pelvis"] == "Bip01 Spine"
+    assert bone_map["left_hip"] == "Bip01 L Thigh" and bone_map["spine3"] == "Bip01 Spine2"
+    pose = pose_from_motion(wiggle, rig, bone_map)
+    heads = joint_heads(rig, bone_map, pose)
+    for joint in ("left_knee", "right_ankle", "left_wrist"):
+        assert np.isfinite(heads[joint]).all()
+    # The legs hang from the bone that carries the pelvis's motion: they follow the
+    # source's directions exactly.
+    for top, end in (("left_hip", "left_knee"), ("right_knee", "right_ankle")):
+        a = heads[end] - heads[top]
+        b = to_blender(wiggle.positions[:, JOINT_INDEX[end]] - wiggle.positions[:, JOINT_INDEX[top]])
+        cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        assert cos.min() > 1 - 1e-9
