@@ -421,17 +421,36 @@ def test_sitting_on_a_chair_holds_the_pelvis_at_seat_height_over_planted_feet():
 def test_lying_down_and_getting_up_rest_the_trunk_on_the_floor_over_planted_feet():
     trunk = [J[n] for n in ("pelvis", "spine1", "spine2", "spine3")]
     for seed in range(3):
-        for name in ("lie_down", "get_up"):
+        for name in ("lie_down", "get_up", "fall_down"):
             segment, joints = perform(name, seed)
             assert np.ptp(joints[:, FEET][..., [0, 2]], axis=0).max() < 0.01  # feet never move
             assert joints[..., 1].min() > -0.01  # nothing under the floor
-            lying = joints[-1] if name == "lie_down" else joints[0]
-            standing = joints[0] if name == "lie_down" else joints[-1]
+            lying = joints[0] if name == "get_up" else joints[-1]
+            standing = joints[-1] if name == "get_up" else joints[0]
             back = lying[J["spine3"]] - lying[0]
             assert np.degrees(np.arctan2(back[1], np.linalg.norm(back[[0, 2]]))) < 20  # the back flat
             assert np.all((lying[trunk, 1] > 0.09) & (lying[trunk, 1] < 0.16))  # resting on it
             assert lying[J["left_knee"], 1] > 0.3  # knees up, feet flat
             assert standing[0, 1] > 0.9
+            if name == "fall_down":  # down within about a second, slower than a free fall (0.41 s)
+                seconds = np.ptp(np.flatnonzero((joints[:, 0, 1] < 0.9) & (joints[:, 0, 1] > 0.2))) / FPS
+                assert 0.41 < seconds < 1.3
+
+
+def test_hands_on_hips_salute_and_jump_rope():
+    for seed in range(3):
+        _, joints = perform("hands_on_hips", seed)
+        middle = joints[len(joints) // 2]
+        for wrist, side in (("left_wrist", 1), ("right_wrist", -1)):
+            assert 0.12 < side * (middle[J[wrist], 0] - middle[0, 0]) < 0.3 and abs(middle[J[wrist], 1] - middle[0, 1]) < 0.12
+        segment, joints = perform("salute", seed)
+        middle = joints[len(joints) // 2]
+        hand = middle[J[f"{segment.params['hand']}_wrist"]]
+        assert np.linalg.norm(hand - middle[J["head"]]) < 0.15 and hand[1] > middle[J["left_shoulder"], 1] + 0.05
+        segment, joints = perform("jump_rope", seed)
+        lowest = joints[:, FEET, 1].min(axis=1)
+        assert np.sum(np.diff((lowest > 0.01).astype(int)) == 1) == segment.params["count"]
+        assert 0.03 < lowest.max() < 0.08
 
 
 def test_a_clip_sits_or_lies_down_and_gets_up_without_standing_in_between():

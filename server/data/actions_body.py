@@ -102,9 +102,12 @@ _LIE = dict(
 )
 
 
-def _lie(rng, down: bool):
-    motion = rng.uniform(3.0, 4.0)
-    segment, t = new_segment("lie_down" if down else "get_up", {}, 0.3 + motion + 0.8)
+def _lie(rng, down: bool, fall: bool = False):
+    """Down (or, reversed, up) through the _LIE keys; a fall goes down in about a second,
+    the arms flung up and forward, the back rounding as it lands."""
+    motion = rng.uniform(1.4, 1.7) if fall else rng.uniform(3.0, 4.0)
+    segment, t = new_segment("fall_down" if fall else "lie_down" if down else "get_up", {},
+                             0.3 + motion + (1.2 if fall else 0.8))
     a = segment.angles
     u = np.clip((t - 0.3) / motion, 0, 1) if down else 1 - np.clip((t - 0.5) / motion, 0, 1)
     standing = ANKLE_HEIGHT[LEFT] + 0.999 * (THIGH[LEFT] + SHIN[LEFT]) - PELVIS_GROUP_OFFSETS[1][1]
@@ -131,12 +134,24 @@ def _lie(rng, down: bool):
     reach = _keyframes(u, _LIE_KEYS, _LIE["arms_forward"])
     for side in (LEFT, RIGHT):
         _arm_to(a, side, reach, fwd=70, elev=-20, elbow=20)  # forward for balance while squatting
+    if fall:
+        flail = pose.bump(t, 0.3, 0.3 + motion + 0.4)
+        for side in (LEFT, RIGHT):
+            _arm_to(a, side, flail, fwd=60, elev=40, elbow=30)
+        a["spine"] += np.radians(20) * pose.bump(t, 0.3 + 0.5 * motion, 0.3 + motion + 0.5)
+        a["neck"] += np.radians(25) * pose.bump(t, 0.3 + 0.5 * motion, 0.3 + motion + 0.6)  # chin tucked
     return segment
 
 
 def lie_down(rng, seconds):
     """Lying down on the back (knees up, feet planted): squat, sit back onto the floor, roll back."""
     return _lie(rng, down=True)
+
+
+def fall_down(rng, seconds):
+    """Losing balance backwards: the knees give, the body drops onto the seat and rolls
+    onto the back, arms flung forward; it stays down."""
+    return _lie(rng, down=True, fall=True)
 
 
 def get_up(rng, seconds):
@@ -251,6 +266,30 @@ def shake_head(rng, seconds):
     segment, t = new_segment("shake_head", {"count": count}, 0.4 + count / rate + 0.4)
     shakes = np.sin(2 * np.pi * rate * np.clip(t - 0.4, 0, count / rate))
     segment.angles["neck_yaw"] += np.radians(35) * shakes
+    return segment
+
+
+def hands_on_hips(rng, seconds):
+    """Standing with the hands on the hips, elbows out."""
+    segment, t = new_segment("hands_on_hips", {}, max(seconds, 3.0))
+    a = segment.angles
+    placed = pose.envelope(t, t[-1], 0.6)
+    for side in (LEFT, RIGHT):
+        _arm_to(a, side, placed, fwd=-8, elev=-47, elbow=0)
+        _arm(a, side, "raise")[:] += np.radians(-88) * placed  # the forearm folds in to the hip
+    a["spine"] -= np.radians(3) * placed
+    return segment
+
+
+def salute(rng, seconds):
+    """A military salute: the hand's edge to the brow, held, then down."""
+    side = _side(rng)
+    segment, t = new_segment("salute", {"hand": SIDE_NAMES[side]}, max(seconds, 2.5))
+    a = segment.angles
+    up = pose.envelope(t, t[-1], 0.45)
+    _arm_to(a, side, up, fwd=30, elev=82, elbow=130)
+    a["spine"] -= np.radians(3) * up  # standing to attention
+    a["neck"] -= np.radians(4) * up
     return segment
 
 
@@ -470,6 +509,35 @@ def boxing_combo(rng, seconds):
     return segment
 
 
+def jump_rope(rng, seconds):
+    """Skipping rope: small quick two-footed hops on the balls of the feet, hands low at
+    the sides turning the rope with small wrist circles."""
+    count = _count(rng, 3, 8)
+    height = rng.uniform(0.04, 0.07)
+    flight = 2 * np.sqrt(2 * height / 9.81)
+    cycle = flight + rng.uniform(0.22, 0.3)
+    segment, t = new_segment("jump_rope", {"count": count}, 0.6 + count * cycle + 0.5)
+    a = segment.angles
+    on = pose.envelope(t, t[-1], 0.4)
+    for k in range(count):
+        takeoff = 0.6 + k * cycle
+        tau = np.clip(t - takeoff, 0, flight)
+        segment.lift += np.where((t >= takeoff) & (t < takeoff + flight), 9.81 / 2 * tau * (flight - tau), 0.0)
+        give = pose.bump(t, takeoff + flight - 0.02, takeoff + cycle + 0.02)  # knees soak up each landing
+        for leg in LEG:
+            a[f"knee_{leg}"] += np.radians(20) * give
+            a[f"hip_{leg}"] += np.radians(10) * give
+    turning = 2 * np.pi * (t - 0.6) / cycle
+    for leg in LEG:
+        a[f"toe_{leg}"] += np.radians(15) * on  # on the balls of the feet
+        a[f"knee_{leg}"] += np.radians(5) * on
+    for side in (LEFT, RIGHT):
+        _arm_to(a, side, on, fwd=25, elev=-55, elbow=55)
+        _arm(a, side, "fwd")[:] += np.radians(8) * np.sin(turning) * on
+        _arm(a, side, "elev")[:] += np.radians(8) * np.cos(turning) * on
+    return segment
+
+
 # --- dances -------------------------------------------------------------------------------------
 
 def dance_groove(rng, seconds):
@@ -587,7 +655,8 @@ def salsa(rng, seconds):
 
 
 BODY_ACTIONS = {
-    "sit_down": sit_down, "stand_up": stand_up, "lie_down": lie_down, "get_up": get_up, "pick_up": pick_up, "push": push, "pull": pull,
+    "sit_down": sit_down, "stand_up": stand_up, "lie_down": lie_down, "get_up": get_up, "fall_down": fall_down,
+    "hands_on_hips": hands_on_hips, "salute": salute, "jump_rope": jump_rope, "pick_up": pick_up, "push": push, "pull": pull,
     "drink": drink, "phone_call": phone_call, "nod": nod, "shake_head": shake_head, "cross_arms": cross_arms,
     "balance": balance, "arm_circles": arm_circles, "toe_touch": toe_touch, "torso_twist": torso_twist,
     "throw_underhand": throw_underhand, "swing_bat": swing_bat, "swing_racket": swing_racket, "golf_swing": golf_swing,

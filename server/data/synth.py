@@ -65,7 +65,8 @@ def _natural_noise(angles: dict, rng, frames: int) -> None:
 
 # Actions that end in a pose (seated, lying) and the action that leaves it: in a clip the
 # one follows the other directly, without standing up in between.
-HELD_POSES = {"sit_down": "stand_up", "lie_down": "get_up"}
+HELD_POSES = {"sit_down": "stand_up", "lie_down": "get_up", "fall_down": "get_up"}
+LEAVING = {"stand_up": "sit_down", "get_up": "lie_down"}  # what comes before, when something does
 
 
 def join(segments: list[Segment]) -> Segment:
@@ -139,9 +140,8 @@ def synthesize(rng: np.random.Generator) -> Clip:
         for k in range(count):
             if picks[k] in HELD_POSES and k + 1 < count:
                 picks[k + 1] = HELD_POSES[picks[k]]
-            leaving = {after: before for before, after in HELD_POSES.items()}
-            if picks[k] in leaving and k > 0:
-                picks[k - 1] = leaving[picks[k]]
+            if picks[k] in LEAVING and k > 0 and HELD_POSES.get(picks[k - 1]) != picks[k]:
+                picks[k - 1] = LEAVING[picks[k]]
         segments = [ACTIONS[name](rng, budget / count) for name in picks]
         frames = sum(s.frames for s in segments)
         if MIN_FRAMES <= frames <= MAX_FRAMES:
