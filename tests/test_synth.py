@@ -437,6 +437,15 @@ def test_lying_down_and_getting_up_rest_the_trunk_on_the_floor_over_planted_feet
                 assert 0.41 < seconds < 1.3
 
 
+def test_sitting_on_the_floor_puts_the_seat_on_it():
+    for seed in range(3):
+        segment, joints = perform("sit_on_floor", seed)
+        start, end = segment.params["seated"]
+        seated = joints[int(start * FPS) + 1:int(end * FPS)]
+        assert np.all(seated[:, 0, 1] < 0.16) and np.all(seated[:, [J["left_hip"], J["right_hip"]], 1] > 0.03)
+        assert np.ptp(joints[:, FEET][..., [0, 2]], axis=0).max() < 0.01 and joints[-1, 0, 1] > 0.9
+
+
 def test_hands_on_hips_salute_and_jump_rope():
     for seed in range(3):
         _, joints = perform("hands_on_hips", seed)

@@ -520,18 +520,6 @@ def kneel(rng, seconds):
     return segment
 
 
-def sit_on_floor(rng, seconds):
-    segment, t = new_segment("sit_on_floor", {}, max(seconds, 6.0))
-    low = pose.envelope(t, t[-1], 2.2)
-    for leg in ("l", "r"):
-        segment.angles[f"hip_{leg}"] += np.radians(100) * low
-        segment.angles[f"knee_{leg}"] += np.radians(140) * low
-    segment.angles["spine"] += np.radians(10) * low
-    for side in (LEFT, RIGHT):
-        _arm(segment.angles, side, "fwd")[:] += np.radians(40) * low
-    return segment
-
-
 def stretch(rng, seconds):
     segment, t = new_segment("stretch", {}, max(seconds, 4.0))
     up = pose.bump(t, 0.3, t[-1] / 2)
@@ -575,7 +563,7 @@ ACTIONS = {
     "wave": wave, "raise_arms": raise_arms, "punch": punch, "clap": clap, "throw": throw, "reach_up": reach_up,
     "point": point,
     "kick": kick, "squat": squat, "crouch": crouch, "lunge": lunge, "bow": bow, "kneel": kneel,
-    "sit_on_floor": sit_on_floor, "stretch": stretch,
+    "stretch": stretch,
     "stand": stand, "look_around": look_around, "shift_weight": shift_weight,
 }
 
@@ -584,4 +572,4 @@ ACTIONS = {
 from .actions_body import BODY_ACTIONS  # noqa: E402
 from .actions_move import MOVE_ACTIONS  # noqa: E402
 
-ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS
+ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS  # (sit_on_floor now lives with the other floor poses)

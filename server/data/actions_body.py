@@ -102,14 +102,10 @@ _LIE = dict(
 )
 
 
-def _lie(rng, down: bool, fall: bool = False):
-    """Down (or, reversed, up) through the _LIE keys; a fall goes down in about a second,
-    the arms flung up and forward, the back rounding as it lands."""
-    motion = rng.uniform(1.4, 1.7) if fall else rng.uniform(3.0, 4.0)
-    segment, t = new_segment("fall_down" if fall else "lie_down" if down else "get_up", {},
-                             0.3 + motion + (1.2 if fall else 0.8))
+def _floor_pose(segment, t, u) -> None:
+    """Angles for progress u along the _LIE keys (0 standing, 0.6 sitting on the floor,
+    1 lying), the feet planted where they stand."""
     a = segment.angles
-    u = np.clip((t - 0.3) / motion, 0, 1) if down else 1 - np.clip((t - 0.5) / motion, 0, 1)
     standing = ANKLE_HEIGHT[LEFT] + 0.999 * (THIGH[LEFT] + SHIN[LEFT]) - PELVIS_GROUP_OFFSETS[1][1]
     heights = (standing,) + _LIE["height"][1:]
     pelvis_height = _keyframes(u, _LIE_KEYS, heights)
@@ -134,12 +130,35 @@ def _lie(rng, down: bool, fall: bool = False):
     reach = _keyframes(u, _LIE_KEYS, _LIE["arms_forward"])
     for side in (LEFT, RIGHT):
         _arm_to(a, side, reach, fwd=70, elev=-20, elbow=20)  # forward for balance while squatting
+
+
+def _lie(rng, down: bool, fall: bool = False):
+    """Down (or, reversed, up) through the _LIE keys; a fall goes down in about 1.5 s,
+    the arms flung up and forward, the back rounding as it lands."""
+    motion = rng.uniform(1.4, 1.7) if fall else rng.uniform(3.0, 4.0)
+    segment, t = new_segment("fall_down" if fall else "lie_down" if down else "get_up", {},
+                             0.3 + motion + (1.2 if fall else 0.8))
+    u = np.clip((t - 0.3) / motion, 0, 1) if down else 1 - np.clip((t - 0.5) / motion, 0, 1)
+    _floor_pose(segment, t, u)
     if fall:
+        a = segment.angles
         flail = pose.bump(t, 0.3, 0.3 + motion + 0.4)
         for side in (LEFT, RIGHT):
             _arm_to(a, side, flail, fwd=60, elev=40, elbow=30)
         a["spine"] += np.radians(20) * pose.bump(t, 0.3 + 0.5 * motion, 0.3 + motion + 0.5)
         a["neck"] += np.radians(25) * pose.bump(t, 0.3 + 0.5 * motion, 0.3 + motion + 0.6)  # chin tucked
+    return segment
+
+
+def sit_on_floor(rng, seconds):
+    """Sitting down on the floor (knees up, feet planted), a moment seated, and back up."""
+    down = rng.uniform(2.0, 2.6)
+    rest = rng.uniform(0.8, 1.5)
+    segment, t = new_segment("sit_on_floor", {}, 0.3 + 2 * down + rest + 0.3)
+    sitting = 0.6  # the _LIE keys' seated pose
+    u = sitting * (pose.smoothstep((t - 0.3) / down) - pose.smoothstep((t - 0.3 - down - rest) / down))
+    _floor_pose(segment, t, u)
+    segment.params["seated"] = [round(0.3 + down, 2), round(0.3 + down + rest, 2)]
     return segment
 
 
@@ -655,10 +674,11 @@ def salsa(rng, seconds):
 
 
 BODY_ACTIONS = {
-    "sit_down": sit_down, "stand_up": stand_up, "lie_down": lie_down, "get_up": get_up, "fall_down": fall_down,
-    "hands_on_hips": hands_on_hips, "salute": salute, "jump_rope": jump_rope, "pick_up": pick_up, "push": push, "pull": pull,
+    "sit_down": sit_down, "stand_up": stand_up, "sit_on_floor": sit_on_floor, "lie_down": lie_down, "get_up": get_up,
+    "fall_down": fall_down, "pick_up": pick_up, "push": push, "pull": pull,
     "drink": drink, "phone_call": phone_call, "nod": nod, "shake_head": shake_head, "cross_arms": cross_arms,
-    "balance": balance, "arm_circles": arm_circles, "toe_touch": toe_touch, "torso_twist": torso_twist,
+    "hands_on_hips": hands_on_hips, "salute": salute, "balance": balance,
+    "arm_circles": arm_circles, "toe_touch": toe_touch, "torso_twist": torso_twist, "jump_rope": jump_rope,
     "throw_underhand": throw_underhand, "swing_bat": swing_bat, "swing_racket": swing_racket, "golf_swing": golf_swing,
     "boxing_combo": boxing_combo, "dance_groove": dance_groove, "dance_twist": dance_twist, "salsa": salsa,
 }
