@@ -507,19 +507,6 @@ def bow(rng, seconds):
     return segment
 
 
-def kneel(rng, seconds):
-    hand, sides = _sides(rng, both_ok=False)
-    down, up = ("l", "r") if sides[0] == LEFT else ("r", "l")
-    segment, t = new_segment("kneel", {"knee": hand}, max(seconds, 4.0))
-    low = pose.envelope(t, t[-1], 1.2)
-    segment.angles[f"hip_{up}"] += np.radians(90) * low
-    segment.angles[f"knee_{up}"] += np.radians(90) * low
-    segment.angles[f"hip_{down}"] -= np.radians(5) * low
-    segment.angles[f"knee_{down}"] += np.radians(92) * low
-    segment.angles[f"toe_{down}"] += np.radians(40) * low
-    return segment
-
-
 def stretch(rng, seconds):
     segment, t = new_segment("stretch", {}, max(seconds, 4.0))
     up = pose.bump(t, 0.3, t[-1] / 2)
@@ -562,7 +549,7 @@ ACTIONS = {
     "jump": jump, "hop": hop, "jumping_jacks": jumping_jacks,
     "wave": wave, "raise_arms": raise_arms, "punch": punch, "clap": clap, "throw": throw, "reach_up": reach_up,
     "point": point,
-    "kick": kick, "squat": squat, "crouch": crouch, "lunge": lunge, "bow": bow, "kneel": kneel,
+    "kick": kick, "squat": squat, "crouch": crouch, "lunge": lunge, "bow": bow,
     "stretch": stretch,
     "stand": stand, "look_around": look_around, "shift_weight": shift_weight,
 }
@@ -572,4 +559,4 @@ ACTIONS = {
 from .actions_body import BODY_ACTIONS  # noqa: E402
 from .actions_move import MOVE_ACTIONS  # noqa: E402
 
-ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS  # (sit_on_floor now lives with the other floor poses)
+ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS  # (kneel and sit_on_floor now live with the other floor poses)

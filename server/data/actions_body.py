@@ -178,6 +178,55 @@ def get_up(rng, seconds):
     return _lie(rng, down=False)
 
 
+def kneel(rng, seconds):
+    """Going down on one knee and back up: the other foot steps forward, the body lowers
+    until the kneeling knee touches the floor behind, its toes planted and the heel up,
+    then rises and steps back. Feet are placed and the legs solved to reach them."""
+    side = _side(rng)  # the knee that goes down
+    front = -side
+    step = rng.uniform(0.5, 0.6)  # how far forward the front ankle goes
+    down_time, hold = rng.uniform(1.6, 2.0), rng.uniform(0.8, 1.4)
+    segment, t = new_segment("kneel", {"knee": SIDE_NAMES[side]}, 0.3 + 2 * down_time + hold + 0.3)
+    a = segment.angles
+    u = pose.smoothstep((t - 0.3) / down_time) - pose.smoothstep((t - 0.3 - down_time - hold) / down_time)
+    # The kneeling pose: toes where they stood, the foot pitched 70 degrees (heel up), the
+    # knee 2 cm off the floor a shin's length ahead, the thigh upright over it.
+    foot = BONE_LENGTHS[JOINT_INDEX["left_foot" if side == LEFT else "right_foot"]]
+    toe_ahead = foot * np.cos(TOES_DOWN)  # from the standing ankle
+    heel_up = np.radians(70)
+    knelt_ankle = np.array([toe_ahead - foot * np.cos(heel_up), foot * np.sin(heel_up)])  # (ahead, up)
+    knee_up = 0.02
+    knelt_knee_ahead = knelt_ankle[0] + np.sqrt(SHIN[side] ** 2 - (knelt_ankle[1] - knee_up) ** 2)
+    _, hip_down, hip_back = PELVIS_GROUP_OFFSETS[1 if side == LEFT else 2]
+    knelt_pelvis = (knelt_knee_ahead - hip_back, knee_up + THIGH[side] - hip_down)  # (ahead, height)
+    standing_height = ANKLE_HEIGHT[LEFT] + 0.999 * (THIGH[LEFT] + SHIN[LEFT]) - hip_down
+    # Pelvis: over the feet, then half way along the step (low enough for both legs to
+    # reach), then down over the kneeling knee.
+    keys = (0.0, 0.35, 1.0)
+    pelvis_ahead = _keyframes(u, keys, (-hip_back, step / 2 - hip_back, knelt_pelvis[0]))
+    pelvis_height = _keyframes(u, keys, (standing_height, standing_height - 0.12, knelt_pelvis[1]))
+    pitch = np.radians(_keyframes(u, keys, (0.0, 25.0, 70.0)))  # the back foot's pitch beyond flat
+    ankle = {
+        front: (step * pose.smoothstep(u / 0.35), ANKLE_HEIGHT[front] + 0.08 * pose.bump(u, 0.0, 0.35)),
+        side: (toe_ahead - foot * np.cos(TOES_DOWN + pitch * pose.smoothstep((u - 0.3) / 0.7)),
+               foot * np.sin(TOES_DOWN + pitch * pose.smoothstep((u - 0.3) / 0.7))),
+    }
+    for leg_side, joint in ((LEFT, 1), (RIGHT, 2)):
+        hip_ahead = pelvis_ahead + PELVIS_GROUP_OFFSETS[joint][2]
+        hip_height = pelvis_height + PELVIS_GROUP_OFFSETS[joint][1]
+        ahead, up = ankle[leg_side]
+        hip, knee = leg_ik(leg_side, ahead - hip_ahead, hip_height - up)
+        a[f"hip_{_leg(leg_side)}"] = hip
+        a[f"knee_{_leg(leg_side)}"] = knee
+    a[f"toe_{_leg(side)}"] = pitch * pose.smoothstep((u - 0.3) / 0.7)  # heel up, toes on the floor
+    segment.support[:] = side  # its toes never move
+    a["spine"] += np.radians(8) * u
+    for arm in (LEFT, RIGHT):
+        _arm(a, arm, "fwd")[:] += np.radians(25) * u
+    _arm(a, front, "elbow")[:] += np.radians(40) * u  # the hand resting on the front knee
+    return segment
+
+
 def pick_up(rng, seconds):
     """Squatting and bending to pick something up from the floor in front, then standing
     with it held in front."""
@@ -675,7 +724,7 @@ def salsa(rng, seconds):
 
 BODY_ACTIONS = {
     "sit_down": sit_down, "stand_up": stand_up, "sit_on_floor": sit_on_floor, "lie_down": lie_down, "get_up": get_up,
-    "fall_down": fall_down, "pick_up": pick_up, "push": push, "pull": pull,
+    "fall_down": fall_down, "kneel": kneel, "pick_up": pick_up, "push": push, "pull": pull,
     "drink": drink, "phone_call": phone_call, "nod": nod, "shake_head": shake_head, "cross_arms": cross_arms,
     "hands_on_hips": hands_on_hips, "salute": salute, "balance": balance,
     "arm_circles": arm_circles, "toe_touch": toe_touch, "torso_twist": torso_twist, "jump_rope": jump_rope,
