@@ -78,7 +78,7 @@ def main():
         decoder = MotionDecoder(lm, mode, max_length=steps + 2)
 
         choose = grammar_chooser(grammar, mode, Sampling(greedy=True), torch.Generator())
-        return lambda: decoder.decode(prompt, mask, choose, steps, stop_ids={grammar.end})
+        return lambda: decoder.decode({"input_ids": prompt, "attention_mask": mask}, choose, steps, stop_ids={grammar.end})
 
     runners = {"generate": run_generate, "exact": loop("exact"), "fast": loop("fast")}
     outputs = {name: run() for name, run in runners.items()}  # warm-up, and outputs to compare

@@ -77,5 +77,6 @@ def test_exact_mode_matches_generate_at_the_official_size():
                                 logits_processor=[grammar], eos_token_id=grammar.end, pad_token_id=0)[0, 1:].tolist()
 
     choose = grammar_chooser(grammar, "exact", Sampling(greedy=True), torch.Generator())
-    ours = MotionDecoder(lm, "exact", max_length=32).decode(input_ids, mask, choose, 26, stop_ids={grammar.end})
+    ours = MotionDecoder(lm, "exact", max_length=32).decode({"input_ids": input_ids, "attention_mask": mask}, choose, 26,
+                                                            stop_ids={grammar.end})
     assert ours == reference

@@ -168,3 +168,25 @@ def test_torchrun_two_processes_keep_identical_weights_and_resume(corpus, tmp_pa
               "--set", f"model.vq='{run / 'vq'}'")
     assert digest(lm, 0) == digest(lm, 1)
     assert load_model_dir(lm / "model").codebook_size == 32
+
+
+def test_second_stage_reads_prompts_through_the_sentence_encoder_and_resumes_exactly(corpus, vq_run, tmp_path):
+    """A stage that continues from a model directory (model.init) and switches it to a
+    pretrained text encoder: its motion side is kept, it trains, and a stopped run
+    resumes to the same weights."""
+    first = train_lm(LM_TINY, tmp_path / "first", [f"data.dir='{corpus}'", f"model.vq='{vq_run / 'vq'}'"],
+                     log=lambda line: None)
+    settings = [f"data.dir='{corpus}'", f"model.init='{first}'", "model.text_encoder='all-MiniLM-L6-v2'",
+                "train.quote=0.0", "train.schedule='constant'"]
+    whole = train_lm(LM_TINY, tmp_path / "whole", settings, log=lambda line: None)
+    train_lm(LM_TINY, tmp_path / "parts", settings + ["train.steps=4"], log=lambda line: None)
+    train_lm(LM_TINY, tmp_path / "parts", settings, log=lambda line: None)
+    assert digest(tmp_path / "whole") == digest(tmp_path / "parts")
+    model = load_model_dir(whole)
+    assert model.describe()["text_encoder"] == "all-MiniLM-L6-v2"
+    start = load_model_dir(first)
+    assert np.array_equal(model.codes_from_features(np.zeros((16, 263), np.float32)),
+                          start.codes_from_features(np.zeros((16, 263), np.float32)))  # same motion tokenizer
+    motions = model.generate("someone leaps into the air", frames=16, seed=0)
+    assert motions[0].shape == (16, 22, 3) and np.all(np.isfinite(motions[0]))
+    assert isinstance(model.caption(motions[0]), str)

@@ -148,8 +148,10 @@ class MotionDecoder:
         return x.view(-1, self.heads, self.d_kv).transpose(0, 1)  # (heads, n, d_kv)
 
     @torch.inference_mode()
-    def decode(self, input_ids, attention_mask, choose, max_new_tokens: int, stop_ids, should_stop=None):
-        """Decode up to `max_new_tokens` tokens after the decoder start token.
+    def decode(self, encoder_inputs: dict, choose, max_new_tokens: int, stop_ids, should_stop=None):
+        """Decode up to `max_new_tokens` tokens after the decoder start token, for the
+        prompt `encoder_inputs` (one row of `input_ids` or `inputs_embeds`, with its
+        `attention_mask`).
 
         `choose(step, hidden, logits_fn)` picks the next token id from the final hidden
         state; `logits_fn(lo, hi)` gives the logits of token ids lo..hi-1 (only those are
@@ -158,7 +160,8 @@ class MotionDecoder:
         """
         if max_new_tokens + 1 > self.max_length:
             raise ValueError(f"at most {self.max_length - 1} new tokens, asked {max_new_tokens}")
-        encoder_out = self.lm.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[0]
+        attention_mask = encoder_inputs.get("attention_mask")
+        encoder_out = self.lm.encoder(**encoder_inputs).last_hidden_state[0]
         # Masked encoder positions (padding) get -inf in cross-attention.
         cross_mask = torch.zeros(encoder_out.shape[0]) if attention_mask is None else \
             (1.0 - attention_mask[0].to(encoder_out.dtype)) * torch.finfo(encoder_out.dtype).min

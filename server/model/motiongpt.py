@@ -25,6 +25,7 @@ from retarget.motion import validate_positions
 from retarget.rotation import quat_conj, quat_rotate
 
 from .decoding import Cancelled, MotionDecoder  # noqa: F401  (Cancelled is part of this API)
+from .text_encoder import PromptEmbedder, SentenceEncoder
 from .vqvae import VQVAE, VQVAEConfig
 
 # "hf": Hugging Face generate; "exact": this project's loop, same greedy tokens;
@@ -139,7 +140,7 @@ def _pick(scores: torch.Tensor, ids, sampling: Sampling, generator: torch.Genera
 
 class MotionGPT:
     def __init__(self, vae: VQVAE, lm: T5ForConditionalGeneration, tokenizer, mean, std, name: str = "motiongpt",
-                 decoding: str = "exact"):
+                 decoding: str = "exact", prompt_embedder=None):
         if decoding not in DECODING_MODES:
             raise ValueError(f"decoding must be one of {', '.join(DECODING_MODES)}, got {decoding!r}")
         self.decoding = decoding
@@ -150,6 +151,9 @@ class MotionGPT:
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
         self.name = name
+        # None: prompts are tokenized as MotionGPT does; else a text_encoder.PromptEmbedder
+        # reads their words through a pretrained sentence encoder.
+        self.prompt_embedder = prompt_embedder
         if vae.config.frames_per_token != FRAMES_PER_TOKEN:
             raise ValueError(f"the motion tokenizer covers {vae.config.frames_per_token} frames per token; the server "
                              f"and the extension plan with {FRAMES_PER_TOKEN} (retarget.contract)")
@@ -167,8 +171,10 @@ class MotionGPT:
 
     @classmethod
     def untrained(cls, tokenizer, vae_config: VQVAEConfig, t5_config: dict, mean=None, std=None,
-                  name: str = "untrained", seed: int = 0) -> "MotionGPT":
-        """A model with fresh weights: the starting point of training (and of tests)."""
+                  name: str = "untrained", seed: int = 0, text_encoder: str | None = None) -> "MotionGPT":
+        """A model with fresh weights: the starting point of training (and of tests).
+        With `text_encoder` (a name in text_encoder.TEXT_ENCODERS) it reads prompts
+        through that pretrained encoder."""
         torch.manual_seed(seed)
         config = T5Config(**{**t5_config, "vocab_size": len(tokenizer), "tie_word_embeddings": False,
                              "decoder_start_token_id": tokenizer.pad_token_id,
@@ -180,7 +186,18 @@ class MotionGPT:
         features = vae_config.feature_size
         mean = np.zeros(features, np.float32) if mean is None else mean
         std = np.ones(features, np.float32) if std is None else std
-        return cls(vae, lm, tokenizer, mean, std, name)
+        model = cls(vae, lm, tokenizer, mean, std, name)
+        if text_encoder:
+            model.read_prompts_with(text_encoder)
+        return model
+
+    def read_prompts_with(self, text_encoder: str, instructions=()) -> None:
+        """Read prompts through the pretrained `text_encoder` from now on, with a fresh
+        projection (training a model that reads text this way, or turning one that
+        tokenizes its prompts into one that does: its motion side is kept)."""
+        encoder = SentenceEncoder(text_encoder)
+        self.lm.prompt_projection = PromptEmbedder.projection_for(encoder, self.lm.config.d_model)
+        self.prompt_embedder = PromptEmbedder(encoder, self.lm, self.tokenizer, instructions)
 
     # --- sizes ----------------------------------------------------------------------
 
@@ -196,6 +213,7 @@ class MotionGPT:
         c = self.lm.config
         return {
             "name": self.name,
+            "text_encoder": self.prompt_embedder.encoder.name if self.prompt_embedder else None,
             "language_model": {
                 "encoder_layers": c.num_layers, "decoder_layers": c.num_decoder_layers, "d_model": c.d_model,
                 "d_ff": c.d_ff, "heads": c.num_heads, "d_kv": c.d_kv, "feed_forward": c.feed_forward_proj,
@@ -228,9 +246,16 @@ class MotionGPT:
 
     # --- generation core ------------------------------------------------------------
 
-    def _encode_prompt(self, prompt: str) -> dict:
-        batch = self.tokenizer([prompt], return_tensors="pt", truncation=True, max_length=512)
+    def prompt_inputs(self, prompts: list[str], max_tokens: int = 512) -> dict:
+        """Prompts as the T5 encoder's input: token ids, or embeddings for a model that
+        reads its words through a pretrained encoder; with the attention mask."""
+        if self.prompt_embedder is not None:
+            return self.prompt_embedder(prompts)
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, truncation=True, max_length=max_tokens)
         return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+
+    def _encode_prompt(self, prompt: str) -> dict:
+        return self.prompt_inputs([prompt])
 
     def decoder(self, mode: str) -> MotionDecoder:
         """The decoding loop for `mode` ("exact" or "fast"), built once per model."""
@@ -250,8 +275,8 @@ class MotionGPT:
             generator = torch.Generator().manual_seed(seed if seed is not None else 0)
             choose = grammar_chooser(grammar, self.decoding, sampling, generator)
             encoded = self._encode_prompt(prompt)
-            out = self.decoder(self.decoding).decode(encoded["input_ids"], encoded["attention_mask"], choose, limit,
-                                                     stop_ids={grammar.end}, should_stop=should_stop)
+            out = self.decoder(self.decoding).decode(encoded, choose, limit, stop_ids={grammar.end},
+                                                     should_stop=should_stop)
         lo, hi = self.first_code_id, self.first_code_id + self.codebook_size
         return [t - lo for t in out if lo <= t < hi]
 

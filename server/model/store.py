@@ -23,6 +23,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 
 from .checkpoint import CheckpointError, load_strict, read_lightning_state_dict, split_official_state_dict
 from .motiongpt import MotionGPT
+from .text_encoder import PromptEmbedder, SentenceEncoder, TextEncoderMissing
 from .tokenizer import load_tokenizer
 from .vqvae import VQVAE, VQVAEConfig
 
@@ -42,6 +43,11 @@ def save_model_dir(model: MotionGPT, directory, dtype: torch.dtype = torch.float
     tensors = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     save_file(tensors, str(directory / "model.safetensors"))
     config = {"format": FORMAT, "name": model.name, "vae": model.vae.config.to_dict(), "t5": model.lm.config.to_dict()}
+    if model.prompt_embedder is not None:
+        # Which pretrained encoder reads the prompts (its weights come from its package,
+        # not from this directory), and the instructions the model was taught.
+        config["text_encoder"] = {"name": model.prompt_embedder.encoder.name,
+                                  "instructions": model.prompt_embedder.instructions}
     (directory / "config.json").write_text(json.dumps(config, indent=2, default=str))
     model.tokenizer.save_pretrained(str(directory))
     np.save(directory / "mean.npy", model.mean)
@@ -65,6 +71,13 @@ def load_model_dir(directory) -> MotionGPT:
     known = {f.name for f in fields(VQVAEConfig)}
     vae = VQVAE(VQVAEConfig(**{k: v for k, v in config["vae"].items() if k in known}))
     lm = T5ForConditionalGeneration(T5Config(**config["t5"]))
+    encoder = None
+    if config.get("text_encoder"):
+        try:
+            encoder = SentenceEncoder(config["text_encoder"]["name"])
+        except TextEncoderMissing as error:
+            raise CheckpointError(f"{directory}: {error}") from None
+        lm.prompt_projection = PromptEmbedder.projection_for(encoder, lm.config.d_model)
     tensors = load_file(str(_require(directory / "model.safetensors", "the weights file model.safetensors")))
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     load_strict(vae, {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}, "the VQ-VAE")
@@ -78,7 +91,10 @@ def load_model_dir(directory) -> MotionGPT:
     tokenizer = load_tokenizer(directory, vae.config.codebook_size)
     mean = np.load(_require(directory / "mean.npy", "mean.npy"))
     std = np.load(_require(directory / "std.npy", "std.npy"))
-    return MotionGPT(vae, lm, tokenizer, mean, std, name=config.get("name", directory.name))
+    model = MotionGPT(vae, lm, tokenizer, mean, std, name=config.get("name", directory.name))
+    if encoder is not None:
+        model.prompt_embedder = PromptEmbedder(encoder, lm, tokenizer, config["text_encoder"].get("instructions", ()))
+    return model
 
 
 def load_official(checkpoint, t5_directory, meta_directory=RELEASE_META) -> MotionGPT:

@@ -17,8 +17,8 @@ import torch
 
 from retarget.contract import TASKS
 from server.model.motiongpt import MotionGPT
-from server.model.store import save_model_dir
-from server.model.tokenizer import train_tokenizer
+from server.model.store import load_model_dir, save_model_dir
+from server.model.tokenizer import load_tokenizer, train_tokenizer
 
 from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips
@@ -31,6 +31,13 @@ DEFAULTS = {
     "data": {"dir": "", "limit": 0},
     "model": {
         "vq": "",  # the stage-1 result (RUN/vq of `motiongpt train vq`)
+        # A model directory to start from (its motion tokenizer, text tokenizer and T5
+        # weights; the T5 settings below are then its own): a later training stage
+        # continues from the committed model this way.
+        "init": "",
+        # A pretrained sentence encoder that reads the prompts' words (a name in
+        # server.model.text_encoder.TEXT_ENCODERS); "" learns text from the corpus alone.
+        "text_encoder": "",
         "name": "motiongpt-small",
         "vocab_size": 1000,  # SentencePiece pieces for text (motion tokens come on top)
         "d_model": 256, "d_ff": 1024, "d_kv": 64, "num_heads": 4, "num_layers": 4, "num_decoder_layers": 4,
@@ -76,18 +83,18 @@ def build_examples(coded, clips, indices, seed: int, epoch: int, codebook_size: 
     return prompts, answers
 
 
-def encode_batch(tokenizer, prompts, answers, device):
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True, truncation=True, max_length=256)
+def encode_batch(model: MotionGPT, prompts, answers, device):
+    inputs = model.prompt_inputs(prompts, max_tokens=256)
+    tokenizer = model.tokenizer
     labels = tokenizer(answers, return_tensors="pt", padding=True, truncation=True, max_length=256).input_ids
     labels[labels == tokenizer.pad_token_id] = -100  # padding is not a target
-    return {"input_ids": inputs.input_ids.to(device), "attention_mask": inputs.attention_mask.to(device),
-            "labels": labels.to(device)}
+    return {**{k: v.to(device) for k, v in inputs.items()}, "labels": labels.to(device)}
 
 
 def tokenizer_texts(clips: list[Clip]) -> list[str]:
     """What the text tokenizer learns its pieces from: the training captions and the
     prompt templates' words."""
-    words = [instruction for options in INSTRUCTION_CHOICES.values() for instruction in options]
+    words = _all_instructions()
     return [caption for clip in clips for caption in clip.captions] + words * 20
 
 
@@ -101,31 +108,27 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     transformers_logging.set_verbosity_error()
     data, model_config, train = config["data"], config["model"], config["train"]
     processes.set_threads(train["threads"])
-    if not model_config["vq"]:
-        raise ValueError("model.vq is not set: give the motion tokenizer from `motiongpt train vq` (RUN/vq)")
-    vae, mean, std = load_vq_dir(model_config["vq"])
-    step_frames = vae.config.frames_per_token
+    run = RunDirectory(out, config, processes, restart)
+    if model_config["init"]:
+        model = load_model_dir(model_config["init"])
+        model.name = model_config["name"]
+        vae, mean, std = model.vae, model.mean, model.std
+    else:
+        model = _fresh_model(model_config, train, out, processes, data)
+        vae, mean, std = model.vae, model.mean, model.std
+    if model_config["text_encoder"] and model.prompt_embedder is None:
+        torch.manual_seed(train["seed"])
+        model.read_prompts_with(model_config["text_encoder"], instructions=_all_instructions())
     # Motions are normalized as the tokenizer was trained, whatever corpus this is.
+    step_frames = vae.config.frames_per_token
     clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None,
                                    statistics=(mean, std)) if c.captions]
-    run = RunDirectory(out, config, processes, restart)
-
-    # The tokenizer is part of the run: built once (rank 0), reused when resuming.
-    tokenizer_dir = out / "tokenizer"
-    if processes.main and not (tokenizer_dir / "spiece.model").exists():
-        train_tokenizer(tokenizer_texts(clips), model_config["vocab_size"], vae.config.codebook_size, tokenizer_dir)
-    processes.barrier()
-    from server.model.tokenizer import load_tokenizer
-
-    tokenizer = load_tokenizer(tokenizer_dir, vae.config.codebook_size)
-    t5 = {k: v for k, v in model_config.items() if k not in ("vq", "name", "vocab_size")}
-    model = MotionGPT.untrained(tokenizer, vae.config, t5, mean, std, name=model_config["name"], seed=train["seed"])
-    model.vae = vae
-    with torch.no_grad():
-        # Hugging Face initializes an untied output layer with unit variance, which gives
-        # logits of size sqrt(d_model) and a first loss near 50; MotionGPT starts from
-        # pretrained T5 and never meets this. Scale it as the tied layer would be.
-        model.lm.lm_head.weight.normal_(0.0, model.lm.config.d_model ** -0.5)
+    if model.prompt_embedder is not None:
+        # Every caption's sentence-encoder states, once: the encoder is frozen, so a
+        # step only looks them up (quoted captions are texts of their own).
+        captions = {caption for clip in clips for caption in clip.captions}
+        model.prompt_embedder.remember(captions | ({f'"{c}"' for c in captions} if train["quote"] > 0 else set()))
+    tokenizer = model.tokenizer
     lm = model.lm.to(processes.device)
     wrapped = processes.wrap(lm)
     optimizer = ScheduledOptimizer(lm.parameters(), train)
@@ -133,7 +136,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     step = run.resume(state)
 
     coded = clip_codes(vae, clips, train["max_codes"])
-    validation = _validation_batch(vae, mean, std, data["dir"], tokenizer, train, processes.device)
+    validation = _validation_batch(model, data["dir"], train, processes.device)
     schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
         log(f"lm: {len(clips)} captioned training clips, text vocabulary {model.first_code_id}, "
@@ -145,7 +148,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         prompts, answers = build_examples(coded, clips, indices, train["seed"], epoch, vae.config.codebook_size, train)
         wrapped.train()
         seed_step(train["seed"], processes.rank, step)
-        loss = wrapped(**encode_batch(tokenizer, prompts, answers, processes.device)).loss
+        loss = wrapped(**encode_batch(model, prompts, answers, processes.device)).loss
         rate = optimizer.step(step, loss)
         step += 1
         totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
@@ -172,11 +175,42 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     return result
 
 
-def _validation_batch(vae, vae_mean, vae_std, directory, tokenizer, train, device):
+def _fresh_model(model_config: dict, train: dict, out: Path, processes: Processes, data: dict) -> MotionGPT:
+    """A model with fresh T5 weights on the stage-1 motion tokenizer, with a text
+    tokenizer trained on the corpus's captions."""
+    if not model_config["vq"]:
+        raise ValueError("model.vq is not set: give the motion tokenizer from `motiongpt train vq` (RUN/vq), "
+                         "or model.init, a model directory to continue from")
+    vae, mean, std = load_vq_dir(model_config["vq"])
+    # The tokenizer is part of the run: built once (rank 0), reused when resuming.
+    tokenizer_dir = out / "tokenizer"
+    if processes.main and not (tokenizer_dir / "spiece.model").exists():
+        clips = [c for c in load_clips(data["dir"], "train", min_frames=vae.config.frames_per_token,
+                                       limit=data["limit"] or None, statistics=(mean, std)) if c.captions]
+        train_tokenizer(tokenizer_texts(clips), model_config["vocab_size"], vae.config.codebook_size, tokenizer_dir)
+    processes.barrier()
+    tokenizer = load_tokenizer(tokenizer_dir, vae.config.codebook_size)
+    t5 = {k: v for k, v in model_config.items() if k not in ("vq", "name", "vocab_size", "init", "text_encoder")}
+    model = MotionGPT.untrained(tokenizer, vae.config, t5, mean, std, name=model_config["name"], seed=train["seed"])
+    model.vae = vae
+    with torch.no_grad():
+        # Hugging Face initializes an untied output layer with unit variance, which gives
+        # logits of size sqrt(d_model) and a first loss near 50; MotionGPT starts from
+        # pretrained T5 and never meets this. Scale it as the tied layer would be.
+        model.lm.lm_head.weight.normal_(0.0, model.lm.config.d_model ** -0.5)
+    return model
+
+
+def _all_instructions() -> list[str]:
+    return [instruction for options in INSTRUCTION_CHOICES.values() for instruction in options]
+
+
+def _validation_batch(model: MotionGPT, directory, train, device):
     """A fixed set of validation examples (same every time), or None without val clips."""
+    vae = model.vae
     try:
         clips = [c for c in load_clips(directory, "val", min_frames=vae.config.frames_per_token,
-                                       statistics=(vae_mean, vae_std)) if c.captions]
+                                       statistics=(model.mean, model.std)) if c.captions]
     except ValueError:
         return None
     clips = clips[:train["validation_examples"]]
@@ -185,7 +219,8 @@ def _validation_batch(vae, vae_mean, vae_std, directory, tokenizer, train, devic
     coded = clip_codes(vae, clips, train["max_codes"])
     prompts, answers = build_examples(coded, clips, range(len(clips)), 12345, 0, vae.config.codebook_size,
                                       {**train, "paraphrase": 0.0, "quote": 0.0})
-    return encode_batch(tokenizer, prompts, answers, device)
+    with torch.no_grad():
+        return encode_batch(model, prompts, answers, device)
 
 
 @torch.no_grad()
