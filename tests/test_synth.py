@@ -58,9 +58,9 @@ def planted_slide(joints: np.ndarray, floor=None) -> float:
     return float(speed[planted].mean()) if planted.any() else 0.0
 
 
-# Actions with both feet on the floor while the legs move (no two-foot solver yet): the
-# foot that is not the anchor slides. Known gaps; strict, so a fix must remove the mark.
-_SLIDING = {"jumping_jacks": "double support slides 2.5-3 cm/s"}
+# Actions whose planted feet are known to slide, with the reason; strict, so a fix must
+# remove the mark. (Empty since jumping jacks and kneeling solve their legs to the feet.)
+_SLIDING: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=_SLIDING[n]))
@@ -297,6 +297,16 @@ def test_march_and_jog_in_place_lift_the_knees():
                 assert travel < 0.15
             else:
                 assert travel / (len(joints) / FPS) > 0.5
+
+
+def test_jumping_jacks_open_and_close_the_feet_in_the_air():
+    for seed in range(3):
+        segment, joints = perform("jumping_jacks", seed)
+        width = joints[:, J["left_ankle"], 0] - joints[:, J["right_ankle"], 0]
+        lowest = joints[:, FEET, 1].min(axis=1)
+        opened = np.diff((width > width[0] + 0.25).astype(int))
+        assert (opened == 1).sum() == segment.params["count"]  # open once per jack
+        assert np.all(lowest[1:][opened != 0] > 0.02)  # and only in the air
 
 
 def test_tiptoe_keeps_the_heels_up_and_sneak_stays_low_and_slow():

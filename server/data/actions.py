@@ -315,24 +315,6 @@ def hop(rng, seconds):
     return segment
 
 
-def jumping_jacks(rng, seconds):
-    count = 2 * int(rng.integers(1, 4))  # jumps: open, close, open, close ...
-    height = 0.12
-    cycle = 0.55 + 2 * np.sqrt(2 * height / G) + 0.45
-    segment, t = new_segment("jumping_jacks", {"count": count // 2}, 0.8 + count * cycle + 0.3)
-    flights = _jumps(segment, t, rng, count, height, 0.0, jacks=True)
-    # Legs and arms open in one flight and close in the next: they change only in the
-    # air, so both feet land where they then stay.
-    spread = np.zeros_like(t)
-    for k, (takeoff, land) in enumerate(flights):
-        before, after = (0.0, 1.0) if k % 2 == 0 else (1.0, 0.0)
-        spread = np.where(t >= takeoff, before + (after - before) * pose.smoothstep((t - takeoff) / (land - takeoff)), spread)
-    for leg in ("l", "r"):
-        segment.angles[f"abd_{leg}"] += np.radians(18) * spread
-        segment.angles[f"elev_{leg}"] += np.radians(150) * spread
-    return segment
-
-
 # --- upper body ------------------------------------------------------------------------
 
 def _sides(rng, both_ok=True):
@@ -546,7 +528,7 @@ def shift_weight(rng, seconds):
 
 ACTIONS = {
     "walk": walk, "start_stop": start_stop, "side_step": side_step, "turn": turn, "circle": circle,
-    "jump": jump, "hop": hop, "jumping_jacks": jumping_jacks,
+    "jump": jump, "hop": hop,
     "wave": wave, "raise_arms": raise_arms, "punch": punch, "clap": clap, "throw": throw, "reach_up": reach_up,
     "point": point,
     "kick": kick, "squat": squat, "crouch": crouch, "lunge": lunge, "bow": bow,
@@ -559,4 +541,5 @@ ACTIONS = {
 from .actions_body import BODY_ACTIONS  # noqa: E402
 from .actions_move import MOVE_ACTIONS  # noqa: E402
 
-ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS  # (kneel and sit_on_floor now live with the other floor poses)
+# (jumping_jacks, kneel and sit_on_floor moved there too: they solve the legs to planted feet.)
+ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS

@@ -357,6 +357,34 @@ def jump_sideways(rng, seconds):
     return segment
 
 
+def jumping_jacks(rng, seconds):
+    count = 2 * int(rng.integers(1, 4))  # jumps: open, close, open, close ...
+    height = 0.12
+    segment, t = new_segment("jumping_jacks", {"count": count // 2}, 0.8 + count * _jump_cycle(height) + 0.3)
+    flights = _jumps(segment, t, rng, count, height, 0.0, jacks=True)
+    a = segment.angles
+    # Legs and arms open in one flight and close in the next: they change only in the
+    # air, so both feet land where they then stay.
+    spread = np.zeros_like(t)
+    crouch = np.zeros_like(t)
+    for k, (takeoff, land) in enumerate(flights):
+        before, after = (0.0, 1.0) if k % 2 == 0 else (1.0, 0.0)
+        spread = np.where(t >= takeoff, before + (after - before) * pose.smoothstep((t - takeoff) / (land - takeoff)), spread)
+        crouch += pose.bump(t, takeoff - 0.55, takeoff + 0.05) + pose.bump(t, land - 0.05, land + 0.45)
+    # The legs reach from the hips to feet straight below and out to the side, the hips
+    # dropping into each crouch: solved, so feet on the floor stay where they landed.
+    for side in (LEFT, RIGHT):
+        across = 0.2 * spread
+        down = 0.995 * (THIGH[side] + SHIN[side]) - 0.17 * crouch
+        hip, knee = leg_ik(side, np.zeros_like(t), np.hypot(across, down))
+        leg = _leg(side)
+        a[f"hip_{leg}"] = hip
+        a[f"knee_{leg}"] = knee
+        a[f"abd_{leg}"] = np.arctan2(across, down)
+        a[f"elev_{leg}"] += np.radians(150) * spread
+    return segment
+
+
 def skip(rng, seconds):
     """Skipping: step-hop on one foot, step-hop on the other, knee of the free leg high,
     arms swinging big. Each hop is a short flight carried forward."""
@@ -394,5 +422,5 @@ MOVE_ACTIONS = {
     "march": march, "tiptoe": tiptoe, "sneak": sneak, "limp": limp, "carry": carry, "stumble": stumble,
     "jog_in_place": jog_in_place, "zigzag": zigzag, "walk_diagonal": walk_diagonal,
     "stairs_up": stairs_up, "stairs_down": stairs_down, "step_over": step_over, "spin": spin,
-    "jump_over": jump_over, "jump_backward": jump_backward, "jump_sideways": jump_sideways, "skip": skip,
+    "jumping_jacks": jumping_jacks, "jump_over": jump_over, "jump_backward": jump_backward, "jump_sideways": jump_sideways, "skip": skip,
 }
