@@ -465,6 +465,13 @@ def _assign_leg(body: _Body, side: str, named: dict, mapping: dict):
         return
     off_midline = [b for b in run if body.lateral(b, side) > 0.015 * h]
     hip = _pick(run, named.get(prefix + "hip"), (off_midline or run)[0])
+    # A leg stands: from hip to ankle it goes down (an arm read under the wrong axes
+    # reaches sideways).
+    if normalize(heads[chain[ankle]] - heads[hip])[1] > -0.8:
+        del mapping[prefix + "ankle"]
+        mapping.pop(prefix + "foot", None)
+        body.problems.append(f"the {side} leg does not reach down from the hip to the ankle")
+        return
     mapping[prefix + "hip"] = hip
     # Knee: between hip and ankle, the joint nearest half-way down (a twist bone in the
     # thigh sits a quarter of the way).
@@ -593,7 +600,8 @@ def structural_map(rig: Rig, frame: np.ndarray, named: dict):
             mapping[joint] = named[joint]
     problems = list(body.problems)
     for side in body.legs:
-        if not all(f"{side}_{j}" in mapping for j in ("hip", "knee", "ankle")):
+        if not all(f"{side}_{j}" in mapping for j in ("hip", "knee", "ankle")) and not any(
+                p.startswith(f"the {side} leg") for p in problems):
             problems.append(f"the {side} leg chain has too few bones for hip, knee and ankle")
     for side in body.arms:
         if not all(f"{side}_{j}" in mapping for j in ("shoulder", "elbow", "wrist")):
@@ -713,6 +721,16 @@ def _read_rig(rig: Rig, named: dict):
     """
     frame = guess_body_frame(rig)
     mapping, problems = structural_map(rig, frame, named)
+    legs = ("left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
+    if "pelvis" not in mapping:
+        # No legs under the guessed axes (a rig without arms has most of its bones low,
+        # which turns the guess upside down): axes under which two whole legs stand
+        # below a pelvis are the body's.
+        for candidate in _axis_frames():
+            reading = structural_map(rig, candidate, named)
+            if all(j in reading[0] for j in legs):
+                frame, (mapping, problems) = candidate, reading
+                break
     if problems and "pelvis" in mapping:
         # The guess rests on the body's symmetry and on most bones being in the upper
         # body; a rig that lacks a limb can mislead it. When it found legs meeting in a

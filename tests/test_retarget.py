@@ -486,3 +486,13 @@ def test_biped_thighs_under_the_first_spine_bone(wiggle):
         b = to_blender(wiggle.positions[:, JOINT_INDEX[end]] - wiggle.positions[:, JOINT_INDEX[top]])
         cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
         assert cos.min() > 1 - 1e-9
+
+
+def test_a_rig_without_arms_is_refused_naming_the_arms():
+    """Most of an armless rig's bones are in its legs, which turns the guessed up
+    upside down; the axes under which two legs stand below a pelvis are taken instead."""
+    bones = [b for b in humanoid("mixamo", pose="A", seed=1) if not any(w in b["name"] for w in ("Shoulder", "Arm",
+                                                                                                "Hand"))]
+    with pytest.raises(MappingError, match=r"no left arm found.*no right arm found.*\(no bone found for "
+                                           r"left_shoulder, right_shoulder, left_elbow"):
+        map_bones(as_rig(bones))
