@@ -271,6 +271,30 @@ def test_captions_name_modifiers_and_keep_held_out_words_out_of_training():
     for words in MODIFIERS.values():
         for train, held_out in words.values():
             assert not set(train) & set(held_out)
+    for _ in range(20):  # named once, whether the phrasing places it or it is appended
+        text = caption([("march", {"speed": "quickly"})], rng, held_out=False)
+        assert sum(text.count(w) for w in ("quickly", "fast")) == 1, text
+        text = caption([("nod", {"count": 2, "speed": "slowly", "size": "big"})], rng, held_out=True)
+        assert any(w in text for w in MODIFIERS["speed"]["slowly"][1]) and any(w in text for w in MODIFIERS["size"]["big"][1])
+
+
+def test_tempo_and_size_modifiers_change_the_motion():
+    rates, amplitudes = {}, {}
+    for seed in range(40):
+        segment, joints = perform("nod", seed)
+        head = joints[:, J["neck"], 1] - joints[:, J["head"], 1]
+        active = np.flatnonzero(head - head[0] > 0.1 * np.ptp(head))
+        rates.setdefault(segment.params["speed"], []).append(segment.params["count"] / (np.ptp(active) / FPS))
+        amplitudes.setdefault(segment.params["size"], []).append(np.ptp(head))
+    rate = {word: np.mean(values) for word, values in rates.items()}
+    size = {word: np.mean(values) for word, values in amplitudes.items()}
+    assert rate["slowly"] < 0.85 * rate["normally"] < 0.85 * rate["quickly"], rate
+    assert size["small"] < 0.8 * size["normal"] < 0.8 * size["big"], size
+    heights = {}
+    for seed in range(20):
+        segment, joints = perform("jump", seed)
+        heights.setdefault(segment.params["size"], []).append(joints[:, FEET, 1].min(axis=1).max())
+    assert max(heights["small"]) < min(heights["normal"]) and max(heights["normal"]) < min(heights["big"])
 
 
 def test_moods_change_the_walk():

@@ -92,6 +92,24 @@ def rotations(angles: dict) -> np.ndarray:
     return q
 
 
+# Modifiers of repeated and sized movements, recorded as params "speed" and "size".
+TEMPOS = {"slowly": 0.7, "normally": 1.0, "quickly": 1.35}
+SIZES = {"small": 0.6, "normal": 1.0, "big": 1.4}
+
+
+def draw_tempo(rng, low: float, high: float) -> tuple[float, str]:
+    """A repetition rate (per second) around the middle of [low, high], scaled by a tempo
+    word (slowly, normally, quickly), and the word."""
+    word = str(rng.choice(list(TEMPOS), p=[0.25, 0.5, 0.25]))
+    return (low + high) / 2 * TEMPOS[word] * rng.uniform(0.93, 1.07), word
+
+
+def draw_size(rng) -> tuple[float, str]:
+    """An amplitude factor (small, normal, big movements) and its word."""
+    word = str(rng.choice(list(SIZES), p=[0.25, 0.5, 0.25]))
+    return SIZES[word] * rng.uniform(0.93, 1.07), word
+
+
 def _side(rng, names=("left", "right")):
     return LEFT if rng.random() < 0.5 else RIGHT
 
@@ -296,11 +314,12 @@ def _jumps(segment: Segment, t, rng, count: int, height: float, distance: float,
 def jump(rng, seconds):
     count = int(rng.integers(1, 4))
     forward = rng.random() < 0.4
-    height = rng.uniform(0.15, 0.35)
-    distance = rng.uniform(0.5, 1.1) if forward else 0.0
+    size = str(rng.choice(list(SIZES), p=[0.25, 0.5, 0.25]))
+    height = {"small": rng.uniform(0.1, 0.16), "normal": rng.uniform(0.18, 0.28), "big": rng.uniform(0.32, 0.42)}[size]
+    distance = rng.uniform(0.5, 1.1) * (1.2 if size == "big" else 1.0) if forward else 0.0
     cycle = 0.55 + 2 * np.sqrt(2 * height / G) + 0.45
     segment, t = new_segment("jump", {"count": count, "direction": "forward" if forward else "in place",
-                                      "height": round(float(height), 2)}, 0.8 + count * cycle + 0.3)
+                                      "height": round(float(height), 2), "size": size}, 0.8 + count * cycle + 0.3)
     _jumps(segment, t, rng, count, height, distance)
     return segment
 
@@ -329,14 +348,15 @@ def _arm(a, side, name):
 def wave(rng, seconds):
     hand, sides = _sides(rng)
     count = int(rng.integers(2, 6))
-    rate = rng.uniform(1.5, 2.5)
+    rate, speed = draw_tempo(rng, 1.5, 2.5)
+    amplitude, size = draw_size(rng)
     seconds = max(seconds, count / rate + 1.4)
-    segment, t = new_segment("wave", {"hand": hand, "count": count}, seconds)
+    segment, t = new_segment("wave", {"hand": hand, "count": count, "speed": speed, "size": size}, seconds)
     up = pose.envelope(t, t[-1], 0.6)
     waving = np.sin(2 * np.pi * rate * (t - 0.6)) * pose.bump(t, 0.4, 0.8 + count / rate)
     for side in sides:
         _arm(segment.angles, side, "elev")[:] += (np.radians(85) + np.radians(rng.uniform(-8, 8)) - ARMS_DOWN) * up
-        _arm(segment.angles, side, "raise")[:] += np.radians(75) * up + np.radians(25) * waving
+        _arm(segment.angles, side, "raise")[:] += np.radians(75) * up + np.radians(25) * amplitude * waving
         _arm(segment.angles, side, "fwd")[:] += np.radians(15) * up
     return segment
 
@@ -375,8 +395,8 @@ def punch(rng, seconds):
 
 def clap(rng, seconds):
     count = int(rng.integers(2, 7))
-    rate = rng.uniform(1.5, 2.5)
-    segment, t = new_segment("clap", {"count": count}, 1.2 + count / rate + 0.4)
+    rate, speed = draw_tempo(rng, 1.5, 2.5)
+    segment, t = new_segment("clap", {"count": count, "speed": speed}, 1.2 + count / rate + 0.4)
     a = segment.angles
     up = pose.envelope(t, t[-1], 0.5)
     together = 0.5 - 0.5 * np.cos(2 * np.pi * rate * np.clip(t - 0.6, 0, count / rate))

@@ -14,7 +14,7 @@ import numpy as np
 from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, PELVIS_GROUP_OFFSETS
 
 from . import pose
-from .actions import ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, TOES_DOWN, _arm, _side, new_segment
+from .actions import ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, TOES_DOWN, _arm, _side, draw_size, draw_tempo, new_segment
 from .actions_move import ANKLE_HEIGHT, SHIN, THIGH, leg_ik
 
 LEG = "l", "r"
@@ -321,17 +321,18 @@ def phone_call(rng, seconds):
 
 def nod(rng, seconds):
     count = _count(rng, 2, 5)
-    rate = rng.uniform(1.5, 2.2)
-    segment, t = new_segment("nod", {"count": count}, 0.4 + count / rate + 0.4)
+    rate, speed = draw_tempo(rng, 1.5, 2.2)
+    amplitude, size = draw_size(rng)
+    segment, t = new_segment("nod", {"count": count, "speed": speed, "size": size}, 0.4 + count / rate + 0.4)
     nods = 0.5 - 0.5 * np.cos(2 * np.pi * rate * np.clip(t - 0.4, 0, count / rate))
-    segment.angles["neck"] += np.radians(28) * nods
+    segment.angles["neck"] += np.radians(28) * amplitude * nods
     return segment
 
 
 def shake_head(rng, seconds):
     count = _count(rng, 2, 5)
-    rate = rng.uniform(1.5, 2.5)
-    segment, t = new_segment("shake_head", {"count": count}, 0.4 + count / rate + 0.4)
+    rate, speed = draw_tempo(rng, 1.5, 2.5)
+    segment, t = new_segment("shake_head", {"count": count, "speed": speed}, 0.4 + count / rate + 0.4)
     shakes = np.sin(2 * np.pi * rate * np.clip(t - 0.4, 0, count / rate))
     segment.angles["neck_yaw"] += np.radians(35) * shakes
     return segment
@@ -394,17 +395,18 @@ def balance(rng, seconds):
 
 def arm_circles(rng, seconds):
     count = _count(rng, 2, 5)
-    rate = rng.uniform(0.8, 1.5)
+    rate, speed = draw_tempo(rng, 0.8, 1.5)
+    amplitude, size = draw_size(rng)
     forward = rng.random() < 0.5
-    segment, t = new_segment("arm_circles", {"count": count, "how": "forward" if forward else "backward"},
-                             0.7 + count / rate + 0.6)
+    segment, t = new_segment("arm_circles", {"count": count, "how": "forward" if forward else "backward",
+                                             "speed": speed, "size": size}, 0.7 + count / rate + 0.6)
     a = segment.angles
     out = pose.envelope(t, t[-1], 0.6)
     angle = 2 * np.pi * rate * np.clip(t - 0.6, 0, count / rate) * (1 if forward else -1)
-    size = np.radians(rng.uniform(20, 35)) * pose.bump(t, 0.5, 0.7 + count / rate)
+    radius = np.radians(27 * amplitude) * pose.bump(t, 0.5, 0.7 + count / rate)
     for side in (LEFT, RIGHT):
-        _arm(a, side, "elev")[:] += -ARMS_DOWN * out + size * np.sin(angle)
-        _arm(a, side, "fwd")[:] += size * np.cos(angle) - size
+        _arm(a, side, "elev")[:] += -ARMS_DOWN * out + radius * np.sin(angle)
+        _arm(a, side, "fwd")[:] += radius * np.cos(angle) - radius
     return segment
 
 
@@ -430,8 +432,8 @@ def toe_touch(rng, seconds):
 def torso_twist(rng, seconds):
     """Trunk twists left and right, elbows up and out, hips still."""
     count = _count(rng, 2, 4)
-    rate = rng.uniform(0.6, 0.9)
-    segment, t = new_segment("torso_twist", {"count": count}, 0.8 + count / rate + 0.6)
+    rate, speed = draw_tempo(rng, 0.6, 0.9)
+    segment, t = new_segment("torso_twist", {"count": count, "speed": speed}, 0.8 + count / rate + 0.6)
     a = segment.angles
     ready = pose.envelope(t, t[-1], 0.6)
     twist = np.sin(2 * np.pi * rate * np.clip(t - 0.7, 0, count / rate))
@@ -637,8 +639,8 @@ def dance_twist(rng, seconds):
     each foot pivoting on its ball (toes planted, heels swinging) with the hips. The feet
     are placed and the legs solved to reach them (leg_ik with the leg's turn and tilt), so
     the balls of the feet stay put."""
-    rate = rng.uniform(1.2, 1.8)
-    segment, t = new_segment("dance_twist", {}, max(seconds, 3.0))
+    rate, speed = draw_tempo(rng, 1.2, 1.8)
+    segment, t = new_segment("dance_twist", {"speed": speed}, max(seconds, 3.0))
     a = segment.angles
     on = pose.envelope(t, t[-1], 0.4)
     swivel = np.sin(2 * np.pi * rate * t) * on

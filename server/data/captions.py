@@ -220,6 +220,10 @@ MODIFIERS = {
               "cautious": (["cautiously", "carefully", "warily"], ["with great caution", "gingerly"])},
     "steps": {"small": (["with small steps", "taking short steps"], ["in tiny strides"]),
               "big": (["with big steps", "taking long strides"], ["in large strides"])},
+    "speed": {"slowly": (["slowly", "at a slow pace"], ["unhurriedly", "in slow motion"]),
+              "quickly": (["quickly", "fast"], ["rapidly", "briskly"])},
+    "size": {"small": (["with small movements", "a little"], ["slightly", "in a subtle way"]),
+             "big": (["with big movements", "energetically"], ["expansively", "with large motions"])},
 }
 
 THEN = [", then ", " and then ", ", after that ", " then "]
@@ -243,9 +247,11 @@ def _fields(action: str, params: dict, held_out: bool) -> dict:
 
 def phrase(action: str, params: dict, rng: np.random.Generator, held_out: bool) -> str:
     options = PHRASES[action][1 if held_out else 0]
-    text = options[rng.integers(len(options))].format(**_fields(action, params, held_out))
+    template = options[rng.integers(len(options))]
+    text = template.format(**_fields(action, params, held_out))
     for name, words in MODIFIERS.items():
-        if params.get(name) in words:
+        # Named once: phrasings that place the modifier themselves ("walks {speed}") keep it there.
+        if params.get(name) in words and "{" + name + "}" not in template:
             choices = words[params[name]][1 if held_out else 0]
             text += " " + choices[rng.integers(len(choices))]
     text = text.replace("the both", "both").replace("both hand", "both hands").replace("both arm", "both arms")
