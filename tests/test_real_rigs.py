@@ -299,3 +299,19 @@ def test_bvh_imported_by_blender_maps_and_moves_the_same(name, blender_imports, 
     errors = limb_errors_degrees(rig, motion)
     print(f"{name} (Blender's import): limb directions within {max(errors.values()):.3f} deg of the source")
     assert max(errors.values()) < 5.0, errors
+
+
+def test_vrm_map_agrees_with_the_models_own_humanoid_declaration():
+    """A VRM declares which node is which humanoid bone: the mapper, reading structure
+    and names, picks the same bones."""
+    data = json.loads((RIGS / "vrm1_isbinary_skeleton.gltf").read_text())
+    declared = {bone: data["nodes"][entry["node"]]["name"]
+                for bone, entry in data["extensions"]["VRMC_vrm"]["humanoid"]["humanBones"].items()}
+    vrm_name = {"pelvis": "hips", "spine1": "spine", "spine2": "chest", "spine3": "upperChest", "neck": "neck",
+                "head": "head"}
+    for side in ("left", "right"):
+        vrm_name.update({f"{side}_{ours}": side + theirs for ours, theirs in (
+            ("hip", "UpperLeg"), ("knee", "LowerLeg"), ("ankle", "Foot"), ("foot", "Toes"), ("collar", "Shoulder"),
+            ("shoulder", "UpperArm"), ("elbow", "LowerArm"), ("wrist", "Hand"))})
+    bone_map = map_bones(_rig("vrm1_isbinary_skeleton.gltf"))
+    assert bone_map == {joint: declared[vrm_name[joint]] for joint in JOINT_NAMES}
