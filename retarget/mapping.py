@@ -310,7 +310,11 @@ class _Body:
         points = np.concatenate([self.heads, self.tails])
         self.floor = points[:, 1].min()
         self.height = max(points[:, 1].max() - self.floor, 1e-9)
-        self.helper = np.array([is_helper(name) for name in rig.names])
+        # Helpers: named so (twist, IK, end nub...), or a leaf that deforms nothing in a
+        # rig that has deforming bones (a hat, a sword, an IK target): not a limb's end.
+        named_helper = np.array([is_helper(name) for name in rig.names])
+        loose_leaf = np.array([not kids for kids in rig.children]) & ~rig.deform & rig.deform.any()
+        self.helper = named_helper | loose_leaf
         # A bone of no length passes nothing on unless parts branch from it (CMU's hand
         # joint, where fingers and thumb start): a marker, a socket, a stacked joint.
         zero = rig.lengths < 1e-4 * self.height
