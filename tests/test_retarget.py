@@ -496,3 +496,12 @@ def test_a_rig_without_arms_is_refused_naming_the_arms():
     with pytest.raises(MappingError, match=r"no left arm found.*no right arm found.*\(no bone found for "
                                            r"left_shoulder, right_shoulder, left_elbow"):
         map_bones(as_rig(bones))
+
+
+def test_a_prop_on_the_head_is_not_the_head():
+    """A hat bone standing on the head (deforming nothing) is the rig's highest point;
+    the head is still the bone below it."""
+    rig = as_rig(humanoid("rigify", necks=2, extras=True, seed=3))
+    assert rig.names[rig.parents[rig.index["hat"]]] == "spine.007"
+    bone_map = map_bones(rig)
+    assert bone_map["head"] == "spine.007" and bone_map["neck"] == "spine.004"
