@@ -416,14 +416,16 @@ def toe_touch(rng, seconds):
     segment, t = new_segment("toe_touch", {"count": count}, 0.4 + 2.4 * count + 0.3)
     a = segment.angles
     down = sum(pose.bump(t, 0.3 + 2.4 * k, 0.3 + 2.4 * k + 2.2) for k in range(count))
-    # The pelvis tips forward over straight legs (hips flex by as much, so the thighs stay upright).
-    a["pelvis_pitch"] += np.radians(65) * down
+    # The pelvis tips forward over straight legs, the hips flexing 10 degrees more than it
+    # tips so the legs lean back a little and the seat goes back over the heels (balance).
+    a["pelvis_pitch"] += np.radians(85) * down
     for leg in LEG:
-        a[f"hip_{leg}"] += np.radians(65) * down
+        a[f"hip_{leg}"] += np.radians(95) * down
     a["spine"] += np.radians(50) * down
     a["neck"] += np.radians(10) * down
     for side in (LEFT, RIGHT):
-        # Straight down from the shoulders: the trunk is pitched 115 degrees, so 25 above its forward.
+        # Down from the shoulders towards the toes: the trunk is pitched 135 degrees, so 45
+        # above its forward would hang straight down; 25 reaches back to the feet.
         _arm_to(a, side, np.minimum(1, 3 * down), fwd=90)
         _arm_to(a, side, down, elev=25, elbow=0)
     return segment

@@ -46,10 +46,11 @@ def march(rng, seconds):
     scale = SPEEDS[segment.params["speed"]]
     a = segment.angles
     lift_l, lift_r = gait(segment, t, "walk", rng, 1, 0.95 * scale, amplitude=0.8, arms=False)
-    a["hip_l"] += np.radians(70) * lift_l
-    a["hip_r"] += np.radians(70) * lift_r
-    a["knee_l"] += np.radians(60) * lift_l
-    a["knee_r"] += np.radians(60) * lift_r
+    # The knee leads and the thigh follows, so a foot leaves the floor upwards, not scuffing forward.
+    a["hip_l"] += np.radians(70) * lift_l ** 1.5
+    a["hip_r"] += np.radians(70) * lift_r ** 1.5
+    a["knee_l"] += np.radians(60) * np.sqrt(lift_l)
+    a["knee_r"] += np.radians(60) * np.sqrt(lift_r)
     a["toe_l"] += np.radians(15) * lift_l
     a["toe_r"] += np.radians(15) * lift_r
     # Arms straight, each swinging forward with the opposite knee.
@@ -151,12 +152,12 @@ def jog_in_place(rng, seconds):
     pumping with bent elbows."""
     segment, t = new_segment("jog_in_place", {}, max(seconds, 2.5))
     a = segment.angles
-    cadence = rng.uniform(1.3, 1.7)  # strides per second
+    cadence = rng.uniform(1.2, 1.5)  # strides per second
     phase = 2 * np.pi * cadence * t
-    # Each knee is up for a little under half a stride; both feet are down in between, so
-    # the weight passes to a foot only once it has landed.
-    lift_l = (np.clip(np.sin(phase) - 0.15, 0, None) / 0.85) ** 1.5 * pose.envelope(t, t[-1], 0.3)
-    lift_r = (np.clip(-np.sin(phase) - 0.15, 0, None) / 0.85) ** 1.5 * pose.envelope(t, t[-1], 0.3)
+    # Each knee is up for two thirds of its half stride; both feet are down in between
+    # (at least two frames), so the weight passes to a foot only once it has landed.
+    lift_l = (np.clip(np.sin(phase) - 0.5, 0, None) / 0.5) ** 1.5 * pose.envelope(t, t[-1], 0.3)
+    lift_r = (np.clip(-np.sin(phase) - 0.5, 0, None) / 0.5) ** 1.5 * pose.envelope(t, t[-1], 0.3)
     for leg, lift in (("l", lift_l), ("r", lift_r)):
         # The knee leads, so the foot leaves the floor upwards rather than scuffing forward.
         a[f"hip_{leg}"] += np.radians(65) * lift
