@@ -101,9 +101,10 @@ def limp(rng, seconds):
     segment, t = new_segment("limp", {"side": SIDE_NAMES[side]}, max(seconds, 3.0))
     a = segment.angles
     lifts = dict(zip(LEG, gait(segment, t, "walk", rng, 1, 0.75, amplitude=0.8)))
-    # The hurt knee hardly bends in its swing: take most of the gait's knee lift back.
-    a[f"knee_{hurt}"] -= np.radians(45) * lifts[hurt]
-    a[f"toe_{hurt}"] += np.radians(10) * lifts[hurt]
+    # The hurt knee bends little in its swing (most of the gait's knee lift taken back),
+    # the toes pulled up so the stiff leg clears the floor.
+    a[f"knee_{hurt}"] -= np.radians(38) * lifts[hurt]
+    a[f"toe_{hurt}"] -= np.radians(12) * lifts[hurt] ** 0.3  # (early: no push-off on the sore foot)
     # The good leg lifts higher and the body dips over the good knee as it lands.
     a[f"knee_{good}"] += np.radians(15) * lifts[good]
     a[f"hip_{good}"] += np.radians(10) * lifts[good]
