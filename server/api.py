@@ -9,7 +9,7 @@ the descriptions and checked by the server before a job exists (server/app.py)."
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
 from retarget.contract import (FRAMES_PER_TOKEN, MAX_FRAMES, MAX_TEXT_CHARS, MIN_FRAMES, MIN_INBETWEEN_FRAMES,
                                MIN_INPUT_FRAMES, MODEL_FPS, WIRE_FORMAT)
@@ -42,6 +42,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, regex_engine="python-re")
 
 
+
+
+def _whole_number(value):
+    # JSON Schema counts 6.0 as an integer; a boolean or a string is not one.
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**63 else value
+
+
+# An integer: refuses true/false and "6" (strict), accepts 6 and 6.0.
+StrictInt = Annotated[int, BeforeValidator(_whole_number)]
 Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
 Component = Annotated[float, Field(ge=-2.0, le=2.0)]
 Point = Annotated[list[Coordinate], Field(min_length=3, max_length=3)]
@@ -51,8 +60,8 @@ Text = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT, pattern=r"\
                                   description=f"at least one character other than white space, at most {MAX_TEXT}")]
 JointNames = Annotated[list[StrictStr], Field(min_length=JOINTS, max_length=JOINTS, json_schema_extra={"const": list(JOINT_NAMES)})]
 
-MOTION_LENGTH = (f"{MIN_INPUT_FRAMES} to {MAX_INPUT_FRAMES} frames once resampled to the model's {MODEL_FPS:g} fps "
-                 f"(frames - 1) / fps * {MODEL_FPS:g} + 1, rounded down")
+MOTION_LENGTH = (f"{MIN_INPUT_FRAMES} to {MAX_INPUT_FRAMES} frames once resampled to the model's {MODEL_FPS:g} fps: "
+                 f"floor((frames - 1) * {MODEL_FPS:g} / fps) + 1")
 
 
 class Motion(Strict):
@@ -78,6 +87,19 @@ class Motion(Strict):
 Motion.__doc__ = Motion.__doc__.replace("MOTION_LENGTH", MOTION_LENGTH)
 
 
+class InbetweenMotion(Motion):
+    """A motion to fill a gap in: as Motion, with {MIN_INBETWEEN_FRAMES} to {MAX_FRAMES} frames once resampled to
+    the model's 20 fps."""
+
+    positions: list[Annotated[list[Point], Field(min_length=JOINTS, max_length=JOINTS)]] = Field(
+        min_length=MIN_INBETWEEN_FRAMES, max_length=MAX_INPUT_FRAMES,
+        description=f"frames x {JOINTS} joints x 3 (metres); {MIN_INBETWEEN_FRAMES} to {MAX_FRAMES} frames once "
+                    f"resampled to the model's {MODEL_FPS:g} fps: floor((frames - 1) * {MODEL_FPS:g} / fps) + 1")
+
+
+InbetweenMotion.__doc__ = InbetweenMotion.__doc__.format(MIN_INBETWEEN_FRAMES=MIN_INBETWEEN_FRAMES, MAX_FRAMES=MAX_FRAMES)
+
+
 class Sampling(Strict):
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="same seed, same result")
     top_k: StrictInt = Field(50, ge=1, le=1000, description="sample among the k most likely tokens")
@@ -88,8 +110,8 @@ class Sampling(Strict):
 
 class GenerateRequest(Sampling):
     text: Text = Field(description="what the motion shows")
-    frames: StrictInt | None = Field(None, ge=MIN_FRAMES, le=MAX_FRAMES,
-                                     description=f"length at {MODEL_FPS:g} fps, {MIN_FRAMES} to {MAX_FRAMES} (rounded down to "
+    frames: Annotated[int, Field(ge=MIN_FRAMES, le=MAX_FRAMES), BeforeValidator(_whole_number)] | None = Field(
+        None, description=f"length at {MODEL_FPS:g} fps, {MIN_FRAMES} to {MAX_FRAMES} (rounded down to "
                                                  f"whole tokens of {FRAMES_PER_TOKEN} frames); null: the model decides")
     samples: StrictInt = Field(1, ge=1, le=MAX_SAMPLES)
 
@@ -110,7 +132,7 @@ class InbetweenRequest(Sampling):
     each side (mask_end < frames) and must leave at least one {FRAMES_PER_TOKEN}-frame token
     of the motion outside it."""
 
-    motion: Motion
+    motion: InbetweenMotion
     mask_start: StrictInt = Field(ge=1, le=MAX_FRAMES - 2, description=f"first frame to fill (at {MODEL_FPS:g} fps)")
     mask_end: StrictInt = Field(ge=2, le=MAX_FRAMES - 1, description="frame after the last to fill; more than mask_start")
     text: Text | None = Field(None, description="optional steering text")
@@ -182,10 +204,17 @@ class Health(BaseModel):
     error: str | None = Field(None, description="why the model could not be loaded")
 
 
+# The `type` of a 422 for a rule that joins fields, which no JSON Schema keyword states.
+RULE_MOTION_LENGTH = "motion_length"  # frames once resampled to 20 fps outside the task's range
+RULE_MASK = "mask"  # the gap not inside the motion, or covering all of it
+RULE_MOTION_SHAPE = "motion_shape"  # joints that no SMPL-22 skeleton fits (bones of no length)
+
+
 class ValidationIssue(BaseModel):
     loc: list[str | int] = Field(description="where: body, query or path, then the field")
     msg: str
-    type: str
+    type: str = Field(description=f"the rule broken; for rules that join fields: {RULE_MOTION_LENGTH}, {RULE_MASK}, "
+                                  f"{RULE_MOTION_SHAPE}")
 
 
 class Invalid(BaseModel):

@@ -33,6 +33,8 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -97,8 +99,8 @@ class ModelHolder:
 # --- request checks --------------------------------------------------------------------------
 
 
-def _invalid(field: tuple, message: str) -> HTTPException:
-    return HTTPException(422, detail=[{"loc": ["body", *field], "msg": message, "type": "value_error"}])
+def _invalid(field: tuple, message: str, rule: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["body", *field], "msg": message, "type": rule}])
 
 
 def _check_motion_length(motion: api.Motion, field: tuple, least: int, most: int) -> int:
@@ -108,21 +110,21 @@ def _check_motion_length(motion: api.Motion, field: tuple, least: int, most: int
     if not least <= frames <= most:
         raise _invalid(field + ("positions",),
                        f"the motion has {frames} frames at the model's {MODEL_FPS:g} fps ({len(motion.positions)} "
-                       f"frames at {motion.fps:g} fps); it needs {least} to {most}")
+                       f"frames at {motion.fps:g} fps); it needs {least} to {most}", api.RULE_MOTION_LENGTH)
     return frames
 
 
 def _check_mask(start: int, end: int, frames: int) -> None:
     if not start < end < frames:
         raise _invalid(("mask_end",), f"need mask_start < mask_end < frames at {MODEL_FPS:g} fps "
-                                      f"({start}, {end}, {frames}): a known frame on both sides of the gap")
+                                      f"({start}, {end}, {frames}): a known frame on both sides of the gap", api.RULE_MASK)
     # The model reads (frames - 1) // 4 tokens (features need a next frame); a token is
     # masked when any of its frames is in the gap. One must stay outside.
     tokens = (frames - 1) // FRAMES_PER_TOKEN
     if start < FRAMES_PER_TOKEN and end > (tokens - 1) * FRAMES_PER_TOKEN:
         raise _invalid(("mask_end",), f"the gap [{start}, {end}) covers every {FRAMES_PER_TOKEN}-frame token of the "
                                       f"motion's {frames} frames: keep frames 0-{FRAMES_PER_TOKEN - 1} or frames "
-                                      f"{(tokens - 1) * FRAMES_PER_TOKEN}-{frames - 1} outside it, or use generate")
+                                      f"{(tokens - 1) * FRAMES_PER_TOKEN}-{frames - 1} outside it, or use generate", api.RULE_MASK)
 
 
 def _positions_at_model_fps(motion: api.Motion) -> np.ndarray:
@@ -139,6 +141,14 @@ def _positions_at_model_fps(motion: api.Motion) -> np.ndarray:
     if not np.all(np.isfinite(positions)):
         raise ValueError("the motion's joints cannot be placed on the SMPL skeleton (its bones have no length)")
     return positions
+
+
+REQUEST_BODIES = (api.GenerateRequest, api.CaptionRequest, api.PredictRequest, api.InbetweenRequest)
+
+
+def body_schema(model) -> dict:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
 def _wire(joints: np.ndarray) -> dict:
@@ -306,6 +316,9 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
     # Resampling and conversion run here, never on the event loop; two threads, as the
     # machine the server is made for has few cores and the model worker needs one.
     conversions = ThreadPoolExecutor(2, thread_name_prefix="conversion")
+    # Parsing holds the GIL for the whole of one body (pydantic's validator does not let
+    # go of it), so bodies are parsed one at a time: between two, the event loop runs.
+    parsing = ThreadPoolExecutor(1, thread_name_prefix="parsing")
     app.state.jobs = jobs
     app.state.model_holder = holder
 
@@ -345,7 +358,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
         try:
             return await in_pool(_positions_at_model_fps, motion)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
-            raise _invalid(("motion",), str(error)) from None
+            raise _invalid(("motion", "positions"), str(error), api.RULE_MOTION_SHAPE) from None
 
     def job_response(job: Job) -> Response:
         return Response(job.view_json(), media_type="application/json")
@@ -390,14 +403,29 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
 
     task_responses = {**api.REFUSALS, **api.BODY_REFUSALS}
 
+    async def parsed(request: Request, model):
+        """The body, parsed and validated in the conversion pool: an 8 MB motion takes a
+        good part of a second to read, which the event loop must not spend. (Declared
+        with openapi_extra, as FastAPI would parse it on the event loop.)"""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+            raise RequestValidationError([{"loc": ("body",), "type": "content_type",
+                                           "msg": "send the body as JSON (Content-Type: application/json)"}])
+        body = await request.body()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(parsing, model.model_validate_json, body)
+        except ValidationError as error:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]) from None
+
     @app.get("/health", response_model=api.Health, responses={400: api.REFUSALS[400], 401: api.REFUSALS[401]})
-    def health():
+    async def health():  # on the event loop: a thread hop would wait for the GIL behind a parse
         model = holder.model
         return api.Health(ready=model is not None, version=VERSION, model=model.name if model else None,
                           architecture=model.describe() if model else None, error=holder.error)
 
-    @app.post("/v1/generate", response_model=api.Job, responses=task_responses)
-    async def generate(body: api.GenerateRequest, request: Request, wait: bool = False):
+    @app.post("/v1/generate", response_model=api.Job, responses=task_responses, openapi_extra=body_schema(api.GenerateRequest))
+    async def generate(request: Request, wait: bool = False):
+        body = await parsed(request, api.GenerateRequest)
         model = model_or_503()
         expected = (body.frames or 196) // FRAMES_PER_TOKEN * body.samples
 
@@ -407,8 +435,9 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
 
         return await submit(Job("generate", work, expected, body.frames), wait, request)
 
-    @app.post("/v1/caption", response_model=api.Job, responses=task_responses)
-    async def caption(body: api.CaptionRequest, request: Request, wait: bool = False):
+    @app.post("/v1/caption", response_model=api.Job, responses=task_responses, openapi_extra=body_schema(api.CaptionRequest))
+    async def caption(request: Request, wait: bool = False):
+        body = await parsed(request, api.CaptionRequest)
         model = model_or_503()
         _check_motion_length(body.motion, ("motion",), MIN_INPUT_FRAMES, api.MAX_INPUT_FRAMES)
         positions = await positions_of(body.motion)
@@ -418,8 +447,9 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
 
         return await submit(Job("caption", work, CAPTION_MAX_TOKENS, len(positions)), wait, request)
 
-    @app.post("/v1/predict", response_model=api.Job, responses=task_responses)
-    async def predict(body: api.PredictRequest, request: Request, wait: bool = False):
+    @app.post("/v1/predict", response_model=api.Job, responses=task_responses, openapi_extra=body_schema(api.PredictRequest))
+    async def predict(request: Request, wait: bool = False):
+        body = await parsed(request, api.PredictRequest)
         model = model_or_503()
         _check_motion_length(body.motion, ("motion",), MIN_INPUT_FRAMES, api.MAX_INPUT_FRAMES)
         positions = await positions_of(body.motion)
@@ -430,8 +460,9 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
 
         return await submit(Job("predict", work, body.frames // FRAMES_PER_TOKEN, body.frames), wait, request)
 
-    @app.post("/v1/inbetween", response_model=api.Job, responses=task_responses)
-    async def inbetween(body: api.InbetweenRequest, request: Request, wait: bool = False):
+    @app.post("/v1/inbetween", response_model=api.Job, responses=task_responses, openapi_extra=body_schema(api.InbetweenRequest))
+    async def inbetween(request: Request, wait: bool = False):
+        body = await parsed(request, api.InbetweenRequest)
         model = model_or_503()
         frames = _check_motion_length(body.motion, ("motion",), MIN_INBETWEEN_FRAMES, MAX_FRAMES)
         _check_mask(body.mask_start, body.mask_end, frames)
@@ -464,15 +495,18 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
             raise HTTPException(404, f"no job {job_id[:100]}")
         return job_response(job)
 
-    if token:
-        def openapi_with_bearer():
-            if app.openapi_schema is None:
-                schema = FastAPI.openapi(app)
-                schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    def openapi_with_bodies():
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            _, bodies = models_json_schema([(model, "validation") for model in REQUEST_BODIES],
+                                           ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(bodies["$defs"])
+            if token:
+                schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
                 schema["security"] = [{"bearer": []}]
-            return app.openapi_schema
+        return app.openapi_schema
 
-        app.openapi = openapi_with_bearer
+    app.openapi = openapi_with_bodies
     app.state.guarded = Guard(app, allowed_hosts, token)
     return app
 

@@ -22,14 +22,15 @@ class Server:
     """`model_dir` None serves the embedded default model; the log goes to `log_path`
     (default: beside the model directory)."""
 
-    def __init__(self, model_dir, *extra, host="127.0.0.1", log_path=None):
+    def __init__(self, model_dir, *extra, host="127.0.0.1", log_path=None, env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path or Path(model_dir).parent / f"server-{self.port}.log", "w+")
         model = ["--model", str(model_dir)] if model_dir else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", *model, "--host", host, "--port", str(self.port), *extra],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=None if env is None else {**os.environ, **env})
 
     def wait_ready(self, headers=None, timeout=120):
         deadline = time.monotonic() + timeout
@@ -47,10 +48,31 @@ class Server:
             time.sleep(0.2)
         raise AssertionError("server not ready:\n" + self.output())
 
+    def rss_bytes(self) -> int:
+        """The server process's resident memory (Linux)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS for the server process")
+
+    def wait_for_output(self, pattern, timeout=30.0):
+        """The first log line matching the regular expression `pattern` (waits for it)."""
+        import re
+
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.output().splitlines():
+                if re.search(pattern, line):
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line matches {pattern!r}:\n" + self.output()[-3000:])
+            time.sleep(0.05)
+
     def output(self):
+        # Read through a new file object: the server writes through the same open file
+        # as self.log, so seeking self.log would move the server's write position.
         self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self):
         if self.process.poll() is None:
