@@ -376,7 +376,7 @@ def test_stumble_pitches_the_head_forward_at_the_trip():
         head = relative(joints, "head")
         trip = int((segment.params["trip"] + 0.6) * FPS)
         assert head[trip, 2] - head[:int(segment.params["trip"] * FPS), 2].mean() > 0.15
-        assert head[0, 1] - head[trip, 1] > 0.1
+        assert head[0, 1] - head[trip, 1] > 0.06  # and it drops
 
 
 def test_zigzag_weaves_and_diagonal_walks_go_forward_to_the_named_side():
@@ -427,15 +427,15 @@ def test_jumps_go_the_named_way():
         segment, joints = perform("jump_over", seed)
         lowest = joints[:, FEET, 1].min(axis=1)
         assert lowest.max() == pytest.approx(segment.params["height"], abs=0.04)
-        assert joints[-1, 0, 2] - joints[0, 0, 2] == pytest.approx(segment.params["distance"], abs=0.1)
+        assert joints[-1, 0, 2] - joints[0, 0, 2] == pytest.approx(segment.params["distance"], abs=0.05)
         air = lowest > 0.1
         assert (joints[air, J["left_knee"], 1] - joints[air, 0, 1]).max() > -0.3  # knees tucked (standing: -0.48)
         segment, joints = perform("jump_backward", seed)
         expected = segment.params["count"] * segment.params["distance"]
-        assert joints[-1, 0, 2] - joints[0, 0, 2] == pytest.approx(-expected, abs=0.1)
+        assert joints[-1, 0, 2] - joints[0, 0, 2] == pytest.approx(-expected, abs=0.05)
         segment, joints = perform("jump_sideways", seed)
         expected = SIDE_SIGN[segment.params["side"]] * segment.params["count"] * segment.params["distance"]
-        assert joints[-1, 0, 0] - joints[0, 0, 0] == pytest.approx(expected, abs=0.1)
+        assert joints[-1, 0, 0] - joints[0, 0, 0] == pytest.approx(expected, abs=0.05)
         assert abs(joints[-1, 0, 2] - joints[0, 0, 2]) < 0.1
         segment, joints = perform("skip", seed)
         lowest = joints[:, FEET, 1].min(axis=1)

@@ -291,7 +291,8 @@ def _jumps(segment: Segment, t, rng, count: int, height: float, distance: float,
         air = (t >= takeoff) & (t < land)
         tau = np.clip(t - takeoff, 0, flight)
         segment.lift += np.where(air, G / 2 * tau * (flight - tau), 0.0)
-        segment.drift += np.where(air, distance / flight / FPS, 0.0)
+        # Spread over the frames actually in the air, so the body covers the whole distance.
+        segment.drift += np.where(air, distance / max(air.sum(), 1), 0.0)
         tuck = pose.bump(t, takeoff - 0.05, land + 0.05)  # legs in the air, smoothly in and out
         for leg in ("l", "r"):
             a[f"hip_{leg}"] += np.radians(45) * crouch + np.radians(12) * tuck

@@ -354,8 +354,8 @@ def jump_sideways(rng, seconds):
                                                "distance": round(float(distance), 2)},
                              0.8 + count * _jump_cycle(height) + 0.3)
     _jumps(segment, t, rng, count, height, 0.0)
-    flight = 2 * np.sqrt(2 * height / G)
-    segment.drift_side[:] = np.where(segment.lift > 0, side * distance / flight / FPS, 0.0)
+    airborne = segment.lift > 0
+    segment.drift_side[airborne] = side * distance * count / airborne.sum()  # per frame in the air
     return segment
 
 
@@ -405,7 +405,7 @@ def skip(rng, seconds):
         air = (t >= takeoff) & (t < land)
         tau = np.clip(t - takeoff, 0, flight)
         segment.lift += np.where(air, G / 2 * tau * (flight - tau), 0.0)
-        segment.drift += np.where(air, speed * hop_cycle / flight / FPS * 0.5, 0.0)
+        segment.drift += np.where(air, speed * hop_cycle * 0.5 / max(air.sum(), 1), 0.0)
         knee_up = pose.bump(t, 0.5 + k * hop_cycle - 0.1, 0.5 + (k + 1) * hop_cycle + 0.1)
         a[f"hip_{free}"] += np.radians(65) * knee_up
         a[f"knee_{free}"] += np.radians(90) * knee_up
