@@ -2,11 +2,12 @@
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from server.app import ModelHolder
-from server.jobs import Job, JobQueue, QueueFull
+from server.jobs import Closed, Job, JobQueue, QueueFull
 from server.model.decoding import Cancelled
 
 
@@ -66,3 +67,87 @@ def test_model_holder_is_not_ready_until_loaded():
     assert holder.ready.wait(5) and holder.model == "model"
     failing = ModelHolder(lambda: (_ for _ in ()).throw(FileNotFoundError("no weights")))
     assert failing.ready.wait(5) and failing.model is None and "no weights" in failing.error
+
+
+def wait_running(job):
+    deadline = time.monotonic() + 5
+    while job.state != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_cancel_ends_a_running_job_at_once_and_the_workers_late_end_is_ignored():
+    lines = []
+    release = threading.Event()
+    jobs = JobQueue(log=lines.append)
+
+    def finishes_anyway(tick):
+        release.wait(10)
+        return {"captions": ["late"]}
+
+    running = jobs.submit(Job("caption", finishes_anyway, 1))
+    wait_running(running)
+    assert jobs.cancel(running.id, reason="asked to stop").state == "cancelled"
+    assert running.done_event.is_set() and running.error == "asked to stop"
+    release.set()
+    follower = jobs.submit(Job("caption", lambda tick: {"captions": ["next"]}, 1))
+    assert follower.done_event.wait(5)
+    assert running.state == "cancelled" and running.result is None  # the late result did not overwrite it
+    assert sum(f"job {running.id} " in line for line in lines) == 1
+
+
+def test_remove_forgets_a_job_and_frees_its_queue_place():
+    release = threading.Event()
+    jobs = JobQueue(max_queued=1, log=lambda line: None)
+    running = jobs.submit(Job("caption", blocking_work(release), 1))
+    wait_running(running)
+    queued = jobs.submit(Job("caption", blocking_work(release), 1))
+    with pytest.raises(QueueFull):
+        jobs.submit(Job("caption", blocking_work(release), 1))
+    assert jobs.remove(queued.id).state == "cancelled"
+    assert jobs.get(queued.id) is None
+    jobs.submit(Job("caption", blocking_work(release), 1))  # the cancelled job no longer holds the place
+    release.set()
+
+
+def test_shutdown_logs_every_dropped_job_and_refuses_new_ones():
+    lines = []
+    release = threading.Event()
+    jobs = JobQueue(max_queued=4, log=lines.append)
+    running = jobs.submit(Job("generate", blocking_work(release), 1))
+    wait_running(running)
+    queued = [jobs.submit(Job("predict", blocking_work(release), 1)) for _ in range(3)]
+    dropped = jobs.shutdown()
+    assert {job.id for job in dropped} == {running.id, *(job.id for job in queued)}
+    for job in [running, *queued]:
+        assert job.state == "cancelled" and job.done_event.is_set()
+        assert any(line.startswith(f"job {job.id} ") and "error=dropped: the server is stopping" in line for line in lines)
+    with pytest.raises(Closed):
+        jobs.submit(Job("caption", blocking_work(release), 1))
+    release.set()
+
+
+def test_a_caption_asks_tick_before_every_token_and_stops_when_cancelled(tmp_path):
+    """Caption decoding is cancellable within one token, like the other tasks (a real
+    small model, decoding for real)."""
+    import numpy as np
+
+    from retarget.humanml3d import joints_from_features
+    from server.app import _caption_with_ticks
+    from tests.models import small_model
+
+    model = small_model(tmp_path)
+    joints = joints_from_features(np.load(Path(__file__).parent / "data" / "hml3d_012314_features.npy"))[:81]
+    ticks = []
+
+    def tick():
+        ticks.append(1)
+        return len(ticks) >= 3
+
+    with pytest.raises(Cancelled):
+        _caption_with_ticks(model, joints, tick)
+    assert len(ticks) == 3
+    counted = []
+    caption = _caption_with_ticks(model, joints, lambda: counted.append(1) and False)
+    assert isinstance(caption, str) and len(counted) >= 1
+    assert not model.lm._forward_pre_hooks  # the hook is gone afterwards

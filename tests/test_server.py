@@ -1,7 +1,6 @@
 """The model server: a real uvicorn process on a free loopback port, a real HTTP client."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -171,40 +170,4 @@ def test_openapi_documents_the_api(server):
     assert "access-control-allow-origin" not in requests.get(server.url + "/health", headers={"Origin": "http://evil.example"}, timeout=5).headers
 
 
-def test_fuzzing_finds_no_server_error(server):
-    """schemathesis against the served /openapi.json, bounded in examples and time.
-    Slow (wait=true) generation is excluded from the fuzzed query so examples stay short."""
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "schemathesis"), "run", server.url + "/openapi.json",
-         "--checks", "not_a_server_error", "--max-examples", "25", "--request-timeout", "60",
-         "--phases", "examples,coverage,fuzzing", "--exclude-checks", "positive_data_acceptance"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert requests.get(server.url + "/health", timeout=5).json()["ready"]
-
-
-def test_eight_clients_lose_nothing(server):
-    """8 concurrent clients each submit and poll several jobs: each job completes or is
-    refused with 429; none lost, none duplicated."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def client(number):
-        outcomes = []
-        for k in range(4):
-            body = {"text": f"a person walks {number} {k}", "frames": 8 + 4 * k, "seed": number}
-            response = requests.post(server.url + "/v1/generate", json=body, timeout=30)
-            if response.status_code == 429:
-                assert response.headers.get("retry-after")
-                outcomes.append(("refused", None))
-                continue
-            assert response.status_code == 200, response.text
-            job = finished(server, response.json(), timeout=300)
-            outcomes.append((job["state"], job["id"]))
-        return outcomes
-
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = [o for result in pool.map(client, range(8)) for o in result]
-    accepted = [job_id for state, job_id in outcomes if job_id]
-    assert len(outcomes) == 32
-    assert all(state in ("done", "refused") for state, _ in outcomes)
-    assert len(accepted) == len(set(accepted)) and accepted
+# Fuzzing with every schemathesis check: tests/test_server_fuzz.py. Load: tests/test_server_load.py.
