@@ -87,5 +87,8 @@ def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["clips"] == 32 and len(results["text_to_motion"]["r_precision"]) == 3
     assert 0.0 <= results["captioning"]["names_action"] <= 1.0
+    prompts = results["prompts"]
+    assert prompts["samples"] == 3 * prompts["prompts"] >= 120 and 0.0 <= prompts["pass_rate"] <= 1.0
+    assert "people's own words" in table
     assert all(np.isfinite(results["text_to_motion"][k]) for k in ("fid", "matching", "diversity", "multimodality"))
     assert (tmp_path / "eval" / "results.png").read_bytes()[:4] == b"\x89PNG"
