@@ -535,6 +535,27 @@ def test_a_clip_sits_or_lies_down_and_gets_up_without_standing_in_between():
             assert (after in HELD_POSES.values()) == (HELD_POSES.get(before) == after), names
 
 
+def test_crawling_on_hands_and_knees_keeps_planted_hands_and_knees_still():
+    for seed in range(4):
+        segment, joints = perform("crawl", seed)
+        start, end = segment.params["on_all_fours"]
+        frames = np.arange(len(joints))
+        fours = (frames > start * FPS) & (frames < end * FPS)
+        assert np.all((joints[fours, 0, 1] > 0.33) & (joints[fours, 0, 1] < 0.5))  # hips over the knees
+        for side in ("left", "right"):
+            wrist = joints[fours, J[f"{side}_wrist"]]
+            assert wrist[:, 1].min() < 0.05 and wrist[:, 1].max() < 0.15
+            speed = np.linalg.norm(np.diff(wrist[:, [0, 2]], axis=0), axis=-1) * FPS
+            planted = (wrist[1:, 1] < 0.05) & (wrist[:-1, 1] < 0.05)
+            assert speed[planted].mean() < 0.02, (side, speed[planted].mean())  # hands stay where they are put
+        knees = {2: J["left_knee"], -2: J["right_knee"]}
+        carrying = np.flatnonzero((segment.support[1:] == segment.support[:-1]) & np.isin(segment.support[1:], [2, -2])) + 1
+        moved = np.array([joints[f, knees[segment.support[f]]] - joints[f - 1, knees[segment.support[f]]] for f in carrying])
+        assert len(carrying) > FPS and np.abs(moved[:, [0, 2]]).max() < 1e-6  # the carrying knee is still
+        assert np.abs(moved[:, 1]).max() < 0.005  # (within a few mm: the two thighs differ by 3 mm)
+        assert joints[-1, 0, 2] - joints[0, 0, 2] > 0.3 and joints[-1, 0, 1] > 0.9
+
+
 def test_pick_up_reaches_the_floor():
     for seed in range(3):
         segment, joints = perform("pick_up", seed)

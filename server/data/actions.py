@@ -33,7 +33,9 @@ class Segment:
     lift: np.ndarray  # (T,) height of a ballistic flight above standing, metres
     drift: np.ndarray  # (T,) forward speed while airborne, metres per frame
     drift_side: np.ndarray = field(default=None)  # (T,) leftward speed while airborne
-    support: np.ndarray = field(default=None)  # (T,) planted foot: +1 left, -1 right, 0 whichever is lowest
+    # (T,) what carries the body: +1 left foot, -1 right foot, 0 whichever foot is lowest,
+    # +2 / -2 the left / right knee (crawling)
+    support: np.ndarray = field(default=None)
     # (T,) height of the floor under the lowest foot, metres (stairs); later segments of a
     # clip start from where this one ends.
     rise: np.ndarray = field(default=None)
@@ -560,7 +562,8 @@ ACTIONS = {
 # More actions live in their own modules (imported here, at the end, because they build on
 # the helpers above).
 from .actions_body import BODY_ACTIONS  # noqa: E402
+from .actions_crawl import CRAWL_ACTIONS  # noqa: E402
 from .actions_move import MOVE_ACTIONS  # noqa: E402
 
 # (jumping_jacks, kneel and sit_on_floor moved there too: they solve the legs to planted feet.)
-ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS
+ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS | CRAWL_ACTIONS

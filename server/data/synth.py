@@ -107,6 +107,9 @@ def place_on_ground(local: np.ndarray, segment: Segment, heading0: float) -> tup
     lowest = {side: relative[:, points, 1].min(axis=1) for side, points in _FEET.items()}
     left_planted = np.where(segment.support == 0, lowest["left"] <= lowest["right"], segment.support > 0)
     planted = np.where(left_planted, _FEET["left"][1], _FEET["right"][1])
+    # On all fours a knee carries the body (support +-2: left / right knee).
+    planted = np.where(segment.support == 2, JOINT_INDEX["left_knee"], planted)
+    planted = np.where(segment.support == -2, JOINT_INDEX["right_knee"], planted)
     frames = np.arange(1, len(local))
     # The planted toe's move relative to the pelvis, undone by moving the pelvis.
     step = relative[frames, planted[1:]] - relative[frames - 1, planted[1:]]
