@@ -621,8 +621,10 @@ def dance_groove(rng, seconds):
     on = pose.envelope(t, t[-1], 0.4)
     rock = np.sin(np.pi * beat * t) * on  # one side per beat
     bounce = (0.5 - 0.5 * np.cos(2 * np.pi * beat * t)) * on
+    # The hips sway out over one foot, then the other: the pelvis rolls and both legs lean
+    # with it (feet planted), the trunk bending back to upright.
     a["pelvis_roll"] += np.radians(6) * rock
-    a["abd_l"] -= np.radians(6) * rock  # keep the legs upright under the rolling pelvis
+    a["abd_l"] -= np.radians(6) * rock
     a["abd_r"] += np.radians(6) * rock
     a["spine_bend"] -= np.radians(10) * rock
     for leg in LEG:

@@ -280,9 +280,11 @@ def step_over(rng, seconds):
     middle = t[-1] / 2
     over = pose.bump(t, middle - 0.75 / cadence, middle + 0.75 / cadence) ** 0.5
     for leg, lift in (("l", lift_l), ("r", lift_r)):
+        # The thigh comes up in front (the swing lift peaks while the hip is still behind,
+        # so the hip takes most of it: knee up, not the foot kicked up behind).
         high = over * lift
-        a[f"hip_{leg}"] += np.radians(45) * high
-        a[f"knee_{leg}"] += np.radians(55) * high
+        a[f"hip_{leg}"] += np.radians(65) * high
+        a[f"knee_{leg}"] += np.radians(45) * high
     a["spine"] += np.radians(10) * over
     a["neck"] += np.radians(15) * over
     for side in (LEFT, RIGHT):
