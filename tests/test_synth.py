@@ -643,11 +643,14 @@ def test_swings_move_the_named_hand_the_right_way():
             # Top of the backswing and the finish (golf: a slower backswing).
             loaded, finished = (int(1.1 * FPS), int(2.0 * FPS)) if name != "golf_swing" else (int(1.6 * FPS), int(2.6 * FPS))
             assert side * hands[loaded, 0] > 0.1 and side * hands[finished, 0] < -0.1, name
+            if name != "swing_racket":  # two hands on one handle from the set-up to the finish
+                apart = np.linalg.norm(joints[:, J["left_wrist"]] - joints[:, J["right_wrist"]], axis=-1)
+                assert apart[int(0.9 * FPS):finished].max() < 0.1, (name, apart.max())
             if name == "golf_swing":
                 shoulder = joints[:, J["neck"], 1]
                 assert hands[loaded, 1] > shoulder[loaded] - 0.1 and hands[finished, 1] > shoulder[finished] - 0.1
                 impact = int(1.95 * FPS)
-                assert hands[impact, 1] < joints[impact, 0, 1] - 0.1  # at the ball, below the hips
+                assert hands[impact, 1] < joints[impact, 0, 1] - 0.05  # at the ball, below the hips
 
 
 def test_boxing_combination_strikes_lead_rear_lead():

@@ -559,11 +559,6 @@ ACTIONS = {
     "stand": stand, "look_around": look_around, "shift_weight": shift_weight,
 }
 
-# More actions live in their own modules (imported here, at the end, because they build on
-# the helpers above).
-from .actions_body import BODY_ACTIONS  # noqa: E402
-from .actions_crawl import CRAWL_ACTIONS  # noqa: E402
-from .actions_move import MOVE_ACTIONS  # noqa: E402
-
-# (jumping_jacks, kneel and sit_on_floor moved there too: they solve the legs to planted feet.)
-ACTIONS |= MOVE_ACTIONS | BODY_ACTIONS | CRAWL_ACTIONS
+# More actions live in their own modules, which add theirs to ACTIONS as they load. They
+# take only names defined above, so any import order works.
+from . import actions_body, actions_crawl, actions_move  # noqa: E402,F401

@@ -11,11 +11,13 @@ underhand swings.
 
 import numpy as np
 
-from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, PELVIS_GROUP_OFFSETS
+from retarget.rotation import quat_rotate
+from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, PELVIS_GROUP_OFFSETS, REST_OFFSETS
 
 from . import pose
-from .actions import ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, TOES_DOWN, _arm, _side, draw_size, draw_tempo, new_segment
-from .actions_move import ANKLE_HEIGHT, SHIN, THIGH, leg_ik
+from .actions import (ACTIONS, ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, TOES_DOWN, _arm, _side, draw_size, draw_tempo,
+                      new_segment)
+from . import actions_move as move  # (used inside functions: either module may load first)
 
 LEG = "l", "r"
 
@@ -34,6 +36,65 @@ def _arm_to(a, side, weight, fwd=None, elev=None, elbow=None):
         if degrees is not None:
             curve = _arm(a, side, name)
             curve[:] += (np.radians(degrees) - curve) * weight
+
+
+def arm_reach(side: int, target: np.ndarray, iterations: int = 10) -> np.ndarray:
+    """(elev, fwd, elbow, raise) radians, (T, 4), putting the wrist at `target` (T, 3)
+    given from the shoulder joint in the collar's frame. Damped least-squares steps on
+    the arm's forward kinematics, every frame at once; the forearm's raise is the fourth
+    freedom (the elbow's bending plane is otherwise fixed by the upper arm's direction)."""
+    name = "left" if side == LEFT else "right"
+    upper, fore = REST_OFFSETS[JOINT_INDEX[f"{name}_elbow"]], REST_OFFSETS[JOINT_INDEX[f"{name}_wrist"]]
+
+    def wrist(x):
+        forearm = pose.elbow(side, x[:, 2], x[:, 3])
+        return quat_rotate(pose.shoulder(side, x[:, 0], x[:, 1]), upper + quat_rotate(forearm, fore))
+
+    # Out of reach, aim at the nearest reachable point; start from the straight arm
+    # pointing at it (shoulder(side, elev, fwd) turns the T-pose arm to
+    # (side cos e cos f, sin e, cos e sin f)), elbow a little bent.
+    length = np.linalg.norm(upper) + np.linalg.norm(fore)
+    distance = np.linalg.norm(target, axis=-1, keepdims=True)
+    target = target * np.minimum(1.0, 0.995 * length / np.maximum(distance, 1e-6))
+    direction = target / np.maximum(np.linalg.norm(target, axis=-1, keepdims=True), 1e-6)
+    x = np.stack([np.arcsin(np.clip(direction[:, 1], -1, 1)), np.arctan2(direction[:, 2], side * direction[:, 0]),
+                  np.full(len(target), 0.2), np.zeros(len(target))], axis=-1)
+
+    def solve(x, steps):
+        for _ in range(steps):
+            error = wrist(x) - target
+            jacobian = np.stack([(wrist(x + d) - wrist(x)) / 1e-6 for d in np.eye(4) * 1e-6], axis=-1)  # (T, 3, 4)
+            transposed = np.swapaxes(jacobian, 1, 2)
+            step = np.linalg.solve(transposed @ jacobian + 1e-3 * np.eye(4), transposed @ error[..., None])[..., 0]
+            x = x - np.clip(step, -0.25, 0.25)  # small steps: no jumping to another branch
+            x[:, 2] = np.clip(x[:, 2], 0.0, 2.5)  # elbows bend one way
+            x[:, 3] = np.clip(x[:, 3], -1.2, 1.2)
+        return x
+
+    # The wrist leaves the elbow a circle of places; frames solved apart may pick far apart
+    # ones. Smoothing the solution over time and solving again from there keeps
+    # neighbouring frames on one branch.
+    x = solve(x, iterations)
+    kernel = np.hanning(9)[1:-1] / np.hanning(9)[1:-1].sum()
+    for _ in range(2):
+        padded = np.pad(np.unwrap(x, axis=0), ((3, 3), (0, 0)), mode="edge")
+        smooth = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(4)], axis=-1)
+        x = solve(smooth, iterations // 2)
+    return x
+
+
+def _grip(a, side_of_bat: int, grip: np.ndarray, weight: np.ndarray) -> None:
+    """Both hands on one handle: each arm solved (arm_reach) to the grip, a point (T, 3) in
+    the upper chest's frame (spine3: x left, y up, z forward), the bat-side hand 4 cm
+    below the other; blended in by weight."""
+    for side in (LEFT, RIGHT):
+        name = "left" if side == LEFT else "right"
+        shoulder = REST_OFFSETS[JOINT_INDEX[f"{name}_collar"]] + REST_OFFSETS[JOINT_INDEX[f"{name}_shoulder"]]
+        hand = grip + np.array([0.0, -0.04 if side == side_of_bat else 0.0, 0.0])
+        solved = arm_reach(side, hand - shoulder)
+        for column, angle in enumerate(("elev", "fwd", "elbow", "raise")):
+            curve = _arm(a, side, angle)
+            curve[:] += (solved[:, column] - curve) * weight
 
 
 # --- chairs and the floor -----------------------------------------------------------------
@@ -106,7 +167,7 @@ def _floor_pose(segment, t, u) -> None:
     """Angles for progress u along the _LIE keys (0 standing, 0.6 sitting on the floor,
     1 lying), the feet planted where they stand."""
     a = segment.angles
-    standing = ANKLE_HEIGHT[LEFT] + 0.999 * (THIGH[LEFT] + SHIN[LEFT]) - PELVIS_GROUP_OFFSETS[1][1]
+    standing = move.ANKLE_HEIGHT[LEFT] + 0.999 * (move.THIGH[LEFT] + move.SHIN[LEFT]) - PELVIS_GROUP_OFFSETS[1][1]
     heights = (standing,) + _LIE["height"][1:]
     pelvis_height = _keyframes(u, _LIE_KEYS, heights)
     behind = _keyframes(u, _LIE_KEYS, _LIE["behind"])
@@ -118,10 +179,10 @@ def _floor_pose(segment, t, u) -> None:
         # solved in the pelvis's own frame.
         hip_y = pelvis_height + offset_y * np.cos(pitch) - offset_z * np.sin(pitch)
         hip_z = -behind + offset_y * np.sin(pitch) + offset_z * np.cos(pitch)
-        up, ahead = ANKLE_HEIGHT[side] - hip_y, -hip_z
+        up, ahead = move.ANKLE_HEIGHT[side] - hip_y, -hip_z
         down_in_pelvis = -(up * np.cos(pitch) + ahead * np.sin(pitch))
         ahead_in_pelvis = -up * np.sin(pitch) + ahead * np.cos(pitch)
-        hip, knee = leg_ik(side, ahead_in_pelvis, down_in_pelvis)
+        hip, knee = move.leg_ik(side, ahead_in_pelvis, down_in_pelvis)
         a[f"hip_{_leg(side)}"] = hip
         a[f"knee_{_leg(side)}"] = knee
     segment.support[:] = LEFT
@@ -196,10 +257,10 @@ def kneel(rng, seconds):
     heel_up = np.radians(70)
     knelt_ankle = np.array([toe_ahead - foot * np.cos(heel_up), foot * np.sin(heel_up)])  # (ahead, up)
     knee_up = 0.02
-    knelt_knee_ahead = knelt_ankle[0] + np.sqrt(SHIN[side] ** 2 - (knelt_ankle[1] - knee_up) ** 2)
+    knelt_knee_ahead = knelt_ankle[0] + np.sqrt(move.SHIN[side] ** 2 - (knelt_ankle[1] - knee_up) ** 2)
     _, hip_down, hip_back = PELVIS_GROUP_OFFSETS[1 if side == LEFT else 2]
-    knelt_pelvis = (knelt_knee_ahead - hip_back, knee_up + THIGH[side] - hip_down)  # (ahead, height)
-    standing_height = ANKLE_HEIGHT[LEFT] + 0.999 * (THIGH[LEFT] + SHIN[LEFT]) - hip_down
+    knelt_pelvis = (knelt_knee_ahead - hip_back, knee_up + move.THIGH[side] - hip_down)  # (ahead, height)
+    standing_height = move.ANKLE_HEIGHT[LEFT] + 0.999 * (move.THIGH[LEFT] + move.SHIN[LEFT]) - hip_down
     # Pelvis: over the feet, then half way along the step (low enough for both legs to
     # reach), then down over the kneeling knee.
     keys = (0.0, 0.35, 1.0)
@@ -207,7 +268,7 @@ def kneel(rng, seconds):
     pelvis_height = _keyframes(u, keys, (standing_height, standing_height - 0.12, knelt_pelvis[1]))
     pitch = np.radians(_keyframes(u, keys, (0.0, 25.0, 70.0)))  # the back foot's pitch beyond flat
     ankle = {
-        front: (step * pose.smoothstep(u / 0.35), ANKLE_HEIGHT[front] + 0.08 * pose.bump(u, 0.0, 0.35)),
+        front: (step * pose.smoothstep(u / 0.35), move.ANKLE_HEIGHT[front] + 0.08 * pose.bump(u, 0.0, 0.35)),
         side: (toe_ahead - foot * np.cos(TOES_DOWN + pitch * pose.smoothstep((u - 0.3) / 0.7)),
                foot * np.sin(TOES_DOWN + pitch * pose.smoothstep((u - 0.3) / 0.7))),
     }
@@ -215,7 +276,7 @@ def kneel(rng, seconds):
         hip_ahead = pelvis_ahead + PELVIS_GROUP_OFFSETS[joint][2]
         hip_height = pelvis_height + PELVIS_GROUP_OFFSETS[joint][1]
         ahead, up = ankle[leg_side]
-        hip, knee = leg_ik(leg_side, ahead - hip_ahead, hip_height - up)
+        hip, knee = move.leg_ik(leg_side, ahead - hip_ahead, hip_height - up)
         a[f"hip_{_leg(leg_side)}"] = hip
         a[f"knee_{_leg(leg_side)}"] = knee
     a[f"toe_{_leg(side)}"] = pitch * pose.smoothstep((u - 0.3) / 0.7)  # heel up, toes on the floor
@@ -491,15 +552,14 @@ def swing_bat(rng, seconds):
     for leg in LEG:
         a[f"knee_{leg}"] += np.radians(20) * stance
         a[f"hip_{leg}"] += np.radians(15) * stance
-    for arm in (LEFT, RIGHT):
-        _arm(a, arm, "fwd")[:] += np.radians(60) * stance
-        _arm(a, arm, "elev")[:] += (np.radians(5) - ARMS_DOWN) * stance
-        _arm(a, arm, "elbow")[:] += np.radians(60) * stance
-    # The hands: both at the bat-side shoulder while loading, both swept to the other side after.
-    _arm(a, side, "fwd")[:] -= np.radians(35) * np.clip(swing, 0, 1)
-    _arm(a, -side, "fwd")[:] += np.radians(30) * np.clip(swing, 0, 1)
-    _arm(a, side, "fwd")[:] += np.radians(30) * np.clip(-swing, 0, 1)
-    _arm(a, -side, "fwd")[:] -= np.radians(30) * np.clip(-swing, 0, 1)
+    # The hands together on the bat (in the chest's frame, turning with it): in front of
+    # the chest, up by the bat-side shoulder, level round the front at contact, up by the
+    # other shoulder at the finish.
+    keys = (0.3, 1.2, 1.45, 1.7)
+    grip = np.stack([_keyframes(t, keys, (side * 0.05, side * 0.05, 0.0, -side * 0.05)),
+                     _keyframes(t, keys, (0.0, 0.22, -0.2, 0.18)),
+                     _keyframes(t, keys, (0.25, 0.15, 0.3, 0.15))], axis=-1)
+    _grip(a, side, grip, pose.envelope(t, t[-1], 0.9))  # (slower out of the finish than the stance)
     return segment
 
 
@@ -536,19 +596,20 @@ def golf_swing(rng, seconds):
     address = pose.envelope(t, t[-1], 0.5)
     swing = _swing_timing(t, 0.5, 1.6, 1.9, 2.3) * pose.envelope(t, t[-1], 0.6)
     back, through = np.clip(swing, 0, 1), np.clip(-swing, 0, 1)
-    a["pelvis_pitch"] += np.radians(30) * address
+    a["pelvis_pitch"] += np.radians(35) * address
     for leg in LEG:
-        a[f"hip_{leg}"] += np.radians(38) * address
+        a[f"hip_{leg}"] += np.radians(43) * address
         a[f"knee_{leg}"] += np.radians(18) * address
-    a["spine"] += np.radians(10) * address
+    a["spine"] += np.radians(15) * address
     a["spine_twist"] += side * np.radians(70) * swing
     a["neck_yaw"] -= side * np.radians(55) * back  # eyes stay on the ball
-    for arm in (LEFT, RIGHT):
-        # Hanging straight down in front (the trunk is pitched 40 degrees: 50 below its
-        # forward), lifted up in the swing.
-        _arm_to(a, arm, np.minimum(1, 3 * address), fwd=90)
-        _arm_to(a, arm, address, elev=-50, elbow=5)
-        _arm(a, arm, "elev")[:] += np.radians(125) * (back + through)
+    # The hands together on the club (in the chest's frame): hanging to the ball, up past
+    # the rear shoulder, down through the ball, up past the other shoulder.
+    keys = (0.5, 1.6, 1.95, 2.3)
+    grip = np.stack([_keyframes(t, keys, (0.0, side * 0.22, 0.0, -side * 0.22)),
+                     _keyframes(t, keys, (-0.3, 0.28, -0.3, 0.28)),
+                     _keyframes(t, keys, (0.17, 0.2, 0.17, 0.2))], axis=-1)
+    _grip(a, side, grip, pose.envelope(t, t[-1], 0.9))
     return segment
 
 
@@ -641,7 +702,7 @@ def dance_groove(rng, seconds):
 def dance_twist(rng, seconds):
     """The twist: knees bent, hips swivelling one way while the shoulders go the other,
     each foot pivoting on its ball (toes planted, heels swinging) with the hips. The feet
-    are placed and the legs solved to reach them (leg_ik with the leg's turn and tilt), so
+    are placed and the legs solved to reach them (move.leg_ik with the leg's turn and tilt), so
     the balls of the feet stay put."""
     rate, speed = draw_tempo(rng, 1.2, 1.8)
     segment, t = new_segment("dance_twist", {"speed": speed}, max(seconds, 3.0))
@@ -651,7 +712,7 @@ def dance_twist(rng, seconds):
     hips_turn = np.radians(30) * swivel
     feet_turn = 0.6 * hips_turn  # the feet swivel less than the hips
     dip = 0.5 + 0.5 * np.sin(2 * np.pi * 0.3 * t)
-    hip_height = 0.995 * (THIGH[LEFT] + SHIN[LEFT]) - (0.06 + 0.05 * dip) * on  # knees bent, lower now and then
+    hip_height = 0.995 * (move.THIGH[LEFT] + move.SHIN[LEFT]) - (0.06 + 0.05 * dip) * on  # knees bent, lower now and then
     foot = BONE_LENGTHS[JOINT_INDEX["left_foot"]] * np.cos(TOES_DOWN)  # ankle to toe, horizontally
     a["pelvis_yaw"] = hips_turn
     for side, joint in ((LEFT, 1), (RIGHT, 2)):
@@ -666,8 +727,8 @@ def dance_twist(rng, seconds):
         # Into the leg's own frame (turned with the foot): sideways tilt, then flexion in its plane.
         leg_across = across * np.cos(feet_turn) - forward * np.sin(feet_turn)
         leg_forward = across * np.sin(feet_turn) + forward * np.cos(feet_turn)
-        down = hip_height - ANKLE_HEIGHT[side]
-        hip, knee = leg_ik(side, leg_forward, np.hypot(leg_across, down))
+        down = hip_height - move.ANKLE_HEIGHT[side]
+        hip, knee = move.leg_ik(side, leg_forward, np.hypot(leg_across, down))
         a[f"hip_{_leg(side)}"] = hip
         a[f"knee_{_leg(side)}"] = knee
         a[f"abd_{_leg(side)}"] = side * np.arctan2(leg_across, down)
@@ -685,7 +746,7 @@ def dance_twist(rng, seconds):
 def salsa(rng, seconds):
     """The salsa basic: forward with one foot and back to centre, back with the other foot
     and back to centre, on counts 1-2-3, 5-6-7, hips swaying. Feet are placed and the legs
-    solved to reach them (leg_ik), so every planted foot stays put while the weight moves."""
+    solved to reach them (move.leg_ik), so every planted foot stays put while the weight moves."""
     beat = rng.uniform(0.28, 0.36)  # seconds per count
     cycles = _count(rng, 1, 2)
     lead = _side(rng)
@@ -705,7 +766,7 @@ def salsa(rng, seconds):
               -lead: pose.bump(count_in_bar, 4.0, 4.6) + pose.bump(count_in_bar, 6.0, 6.6)}
     hip_height = 0.8 - 0.04 * on  # knees soft
     for side in (LEFT, RIGHT):
-        hip, knee = leg_ik(side, ahead[side] - hips * on, hip_height - 0.06 * on * lifted[side])
+        hip, knee = move.leg_ik(side, ahead[side] - hips * on, hip_height - 0.06 * on * lifted[side])
         a[f"hip_{_leg(side)}"] = hip
         a[f"knee_{_leg(side)}"] = knee
     # A foot is stepping while lifted and on the frame it lands (that move must not push the
@@ -737,3 +798,4 @@ BODY_ACTIONS = {
     "throw_underhand": throw_underhand, "swing_bat": swing_bat, "swing_racket": swing_racket, "golf_swing": golf_swing,
     "boxing_combo": boxing_combo, "dance_groove": dance_groove, "dance_twist": dance_twist, "salsa": salsa,
 }
+ACTIONS.update(BODY_ACTIONS)

@@ -10,12 +10,12 @@ import numpy as np
 
 from retarget.humanml3d import FPS
 from retarget.rotation import quat_conj, quat_mul, quat_rotate
-from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, REST_OFFSETS
+from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX
 
 from . import pose
-from .actions import LEFT, RIGHT, TOES_DOWN, new_segment, rotations
-from .actions_body import _keyframes
-from .actions_move import ANKLE_HEIGHT, SHIN, THIGH, leg_ik
+from . import actions_body as body  # (used inside functions: any of these modules may load first)
+from . import actions_move as move
+from .actions import ACTIONS, LEFT, RIGHT, TOES_DOWN, new_segment, rotations
 
 J = JOINT_INDEX
 LEG = {LEFT: "l", RIGHT: "r"}
@@ -25,35 +25,6 @@ KNEE_HEIGHT = 0.02  # the knee joint over the floor when kneeling
 HAND_HEIGHT = 0.045  # the wrist joint over the floor with the palm flat
 HIP_BELOW = 0.083989  # the hip joints below the pelvis joint (rest pose)
 HIP_BEHIND = 0.025005
-
-
-def arm_reach(side: int, target: np.ndarray, iterations: int = 12) -> np.ndarray:
-    """(elev, fwd, elbow) radians, (T, 3), putting the wrist at `target` (T, 3) given from
-    the shoulder joint in the collar's frame. Damped Newton steps on the arm's forward
-    kinematics, every frame at once."""
-    name = "left" if side == LEFT else "right"
-    upper, fore = REST_OFFSETS[J[f"{name}_elbow"]], REST_OFFSETS[J[f"{name}_wrist"]]
-
-    def wrist(x):
-        return quat_rotate(pose.shoulder(side, x[:, 0], x[:, 1]), upper + quat_rotate(pose.elbow(side, x[:, 2]), fore))
-
-    # Out of reach, aim at the nearest reachable point; start from the straight arm
-    # pointing at it (shoulder(side, elev, fwd) turns the T-pose arm to
-    # (side cos e cos f, sin e, cos e sin f)), elbow a little bent.
-    length = np.linalg.norm(upper) + np.linalg.norm(fore)
-    distance = np.linalg.norm(target, axis=-1, keepdims=True)
-    target = target * np.minimum(1.0, 0.995 * length / np.maximum(distance, 1e-6))
-    direction = target / np.maximum(np.linalg.norm(target, axis=-1, keepdims=True), 1e-6)
-    x = np.stack([np.arcsin(np.clip(direction[:, 1], -1, 1)), np.arctan2(direction[:, 2], side * direction[:, 0]),
-                  np.full(len(target), 0.2)], axis=-1)
-    for _ in range(iterations):
-        error = wrist(x) - target
-        jacobian = np.stack([(wrist(x + d) - wrist(x)) / 1e-6 for d in np.eye(3) * 1e-6], axis=-1)
-        transposed = np.swapaxes(jacobian, 1, 2)
-        step = np.linalg.solve(transposed @ jacobian + 1e-3 * np.eye(3), transposed @ error[..., None])[..., 0]
-        x -= np.clip(step, -0.25, 0.25)  # small steps: no jumping to another branch
-        x[:, 2] = np.clip(x[:, 2], 0.0, 2.5)  # elbows bend one way
-    return x
 
 
 def _moves(t, starts, duration, amounts):
@@ -87,9 +58,9 @@ def crawl(rng, seconds):
     # thigh upright over it. Positions are (ahead, up) from the standing ankle.
     toe = {s: FOOT[s] * np.cos(TOES_DOWN) for s in (LEFT, RIGHT)}
     knelt_ankle = {s: np.array([toe[s] - FOOT[s] * np.cos(HEEL_UP), FOOT[s] * np.sin(HEEL_UP)]) for s in (LEFT, RIGHT)}
-    shin_back = {s: np.sqrt(SHIN[s] ** 2 - (knelt_ankle[s][1] - KNEE_HEIGHT) ** 2) for s in (LEFT, RIGHT)}
+    shin_back = {s: np.sqrt(move.SHIN[s] ** 2 - (knelt_ankle[s][1] - KNEE_HEIGHT) ** 2) for s in (LEFT, RIGHT)}
     knee0 = max(knelt_ankle[s][0] + shin_back[s] for s in (LEFT, RIGHT))
-    thigh = min(THIGH.values())
+    thigh = min(move.THIGH.values())
     pitch_all_fours = np.radians(_pitch_for_hands())
     pitch = pitch_all_fours * pose.smoothstep((u - 0.25) / 0.75)
     a["pelvis_pitch"] = pitch
@@ -108,17 +79,17 @@ def crawl(rng, seconds):
     travel = (knee_ahead[LEFT] + knee_ahead[RIGHT]) / 2 - knee0
     hip_ahead_on_fours = knee0 + travel
     # Standing to kneeling: the hip joints from over the ankles to over the knees.
-    standing = ANKLE_HEIGHT[LEFT] + 0.999 * (THIGH[LEFT] + SHIN[LEFT])
-    hip_ahead = _keyframes(u, (0.0, 0.5, 1.0), (0.0, 0.55 * knee0, knee0)) + travel
+    standing = move.ANKLE_HEIGHT[LEFT] + 0.999 * (move.THIGH[LEFT] + move.SHIN[LEFT])
+    hip_ahead = body._keyframes(u, (0.0, 0.5, 1.0), (0.0, 0.55 * knee0, knee0)) + travel
     for s in (LEFT, RIGHT):
         leg = LEG[s]
         # Getting down and up: legs solved from the hip joint to the ankle (toes planted).
         ankle_ahead = toe[s] - FOOT[s] * np.cos(foot_pitch)
         ankle_up = FOOT[s] * np.sin(foot_pitch)
-        hip_up = _keyframes(u, (0.0, 0.5, 1.0), (standing, 0.55, KNEE_HEIGHT + thigh))
+        hip_up = body._keyframes(u, (0.0, 0.5, 1.0), (standing, 0.55, KNEE_HEIGHT + thigh))
         up_in_pelvis = ankle_up - hip_up
         ahead = ankle_ahead + travel - hip_ahead
-        hip, knee = leg_ik(s, -up_in_pelvis * np.sin(pitch) + ahead * np.cos(pitch),
+        hip, knee = move.leg_ik(s, -up_in_pelvis * np.sin(pitch) + ahead * np.cos(pitch),
                            -(up_in_pelvis * np.cos(pitch) + ahead * np.sin(pitch)))
         # On all fours: the thigh swings about the hip over the knee; the shin lies back
         # along the floor, lifted a little while its knee swings (knee swung out so it
@@ -164,8 +135,8 @@ def crawl(rng, seconds):
                          shoulder[plant_frame, 2] + moved], axis=-1)
         # Getting down the hands reach for where they will be planted, getting up they
         # leave from where they were (the reach blends in and out of the arms hanging).
-        solved = arm_reach(s, quat_rotate(quat_conj(collar), hand - shoulder))
-        for column, angle in enumerate(("elev", "fwd", "elbow")):
+        solved = body.arm_reach(s, quat_rotate(quat_conj(collar), hand - shoulder))
+        for column, angle in enumerate(("elev", "fwd", "elbow", "raise")):
             curve = a[f"{angle}_{LEG[s]}"]
             curve[:] += (solved[:, column] - curve) * reach_weight
     return segment
@@ -191,3 +162,4 @@ def _pitch_for_hands() -> float:
 
 
 CRAWL_ACTIONS = {"crawl": crawl}
+ACTIONS.update(CRAWL_ACTIONS)

@@ -10,8 +10,8 @@ from retarget.humanml3d import FPS
 from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, PELVIS_GROUP_OFFSETS
 
 from . import pose
-from .actions import (ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, SPEEDS, STEP_SIZES, TOES_DOWN, G, Segment, _arm, _jumps,
-                      _side, draw_style, gait, new_segment)
+from .actions import (ACTIONS, ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, SPEEDS, STEP_SIZES, TOES_DOWN, G, Segment, _arm,
+                      _jumps, _side, draw_style, gait, new_segment)
 
 _J = JOINT_INDEX
 THIGH = {LEFT: BONE_LENGTHS[_J["left_knee"]], RIGHT: BONE_LENGTHS[_J["right_knee"]]}
@@ -428,3 +428,4 @@ MOVE_ACTIONS = {
     "stairs_up": stairs_up, "stairs_down": stairs_down, "step_over": step_over, "spin": spin,
     "jumping_jacks": jumping_jacks, "jump_over": jump_over, "jump_backward": jump_backward, "jump_sideways": jump_sideways, "skip": skip,
 }
+ACTIONS.update(MOVE_ACTIONS)
