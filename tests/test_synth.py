@@ -258,8 +258,14 @@ def relative(joints: np.ndarray, name: str) -> np.ndarray:
 
 
 def test_at_least_sixty_action_kinds_all_with_train_and_held_out_phrasings():
-    kinds = {actions.ACTIONS[name](np.random.default_rng(seed), 4.0).action
-             for name in actions.ACTIONS for seed in range(12)}
+    kinds, rng = set(), np.random.default_rng(0)
+    for name in actions.ACTIONS:
+        for seed in range(12):
+            segment = actions.ACTIONS[name](np.random.default_rng(seed), 4.0)
+            kinds.add(segment.action)
+            for held_out in (False, True):  # every drawn parameter has words in both splits
+                text = caption([(segment.action, segment.params)], rng, held_out)
+                assert "{" not in text and "  " not in text, text
     assert len(kinds) >= 60, sorted(kinds)
     assert kinds <= set(PHRASES), kinds - set(PHRASES)
     assert len(PHRASES) >= 60

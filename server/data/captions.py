@@ -14,8 +14,10 @@ VERSION = 2
 SUBJECTS = ["a person", "someone", "a man", "a woman", "the person", "a figure", "the subject"]
 HELD_OUT_SUBJECTS = ["a human", "the man", "this person", "an individual", "the human"]
 
-COUNTS = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
-HELD_OUT_COUNTS = {1: "one time", 2: "two times", 3: "3 times", 4: "4 times", 5: "5 times", 6: "6 times"}
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
+                10: "ten"}
+COUNTS = {1: "once", 2: "twice"} | {n: f"{word} times" for n, word in NUMBER_WORDS.items() if n > 2}
+HELD_OUT_COUNTS = {1: "one time", 2: "two times"} | {n: f"{n} times" for n in NUMBER_WORDS if n > 2}
 
 # action -> (training phrasings, held-out phrasings); fields come from the parameters.
 PHRASES = {
@@ -238,7 +240,7 @@ def _fields(action: str, params: dict, held_out: bool) -> dict:
     fields = dict(params)
     if "count" in params:
         fields["count"] = counts[int(params["count"])]
-        fields["count_n"] = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}[int(params["count"])]
+        fields["count_n"] = NUMBER_WORDS[int(params["count"])]
     if "speed" in params:
         fields["speed"] = {"slowly": "slowly", "normally": "", "quickly": "quickly"}[params["speed"]]
     if "degrees" in params:
