@@ -67,8 +67,8 @@ MOTION_LENGTH = (f"{MIN_INPUT_FRAMES} to {MAX_INPUT_FRAMES} frames once resample
 class Motion(Strict):
     """A motion in the wire format: joint positions on the SMPL-22 skeleton (metres, Y
     up, +Z forward) with local joint rotations (w, x, y, z). Every frame has the 22 SMPL
-    joints in `joint_names` order. The server resamples it to the model's 20 fps; it must
-    then have MOTION_LENGTH."""
+    joints in `joint_names` order. It must have MOTION_LENGTH, and bones
+    of some length (all joints at one point fit no skeleton: 422 `motion_shape`)."""
 
     format: Literal[WIRE_FORMAT] = Field(description=f"format version; this server reads {WIRE_FORMAT!r}")
     fps: float = Field(MODEL_FPS, ge=MIN_FPS, le=MAX_FPS, description="frames per second")

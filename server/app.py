@@ -392,7 +392,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
             await asyncio.wait({finished, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
-        if not finished.done() and not getattr(job, "id_known", False):
+        if not finished.done() and not job.id_known:
             jobs.cancel(job.id, reason="the client waiting for it went away")
         return job_response(job)
 
@@ -404,9 +404,9 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
     task_responses = {**api.REFUSALS, **api.BODY_REFUSALS}
 
     async def parsed(request: Request, model):
-        """The body, parsed and validated in the conversion pool: an 8 MB motion takes a
-        good part of a second to read, which the event loop must not spend. (Declared
-        with openapi_extra, as FastAPI would parse it on the event loop.)"""
+        """The body, parsed and validated off the event loop: an 8 MB motion takes a good
+        part of a second to read. (The body is declared with openapi_extra, because a
+        body parameter would have FastAPI parse it on the event loop.)"""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type != "application/json" and not content_type.endswith("+json"):
             raise RequestValidationError([{"loc": ("body",), "type": "content_type",

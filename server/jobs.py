@@ -48,6 +48,9 @@ class Job:
     # encoding on the event loop, and one bytes object is freed at once when dropped.
     result_json: bytes | None = None
     callbacks: list = field(default_factory=list)
+    # Whether anyone but a ?wait=true client has the id (it was returned, or looked up):
+    # only a job nobody else knows is cancelled when its waiting client leaves.
+    id_known: bool = False
 
     def tick(self) -> bool:
         self.tokens += 1
