@@ -21,8 +21,8 @@ from torch.nn import functional as F
 
 from server.train.config import TRAIN_DEFAULTS
 from server.train.corpus import Clip, load_clips, read_statistics
-from server.train.loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer,
-                               mean_over_processes, run_stage, seed_step, write_digest)
+from server.train.loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage,
+                               train_steps, write_digest)
 
 FORMAT = "motiongpt-retrieval/1"
 SENTENCE_DIM = 384
@@ -192,26 +192,14 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     if processes.main:
         log(f"retrieval: {len(clips)} captioned training clips; {'resuming at step ' + str(step) if step else 'starting'}; "
             f"{train['steps']} steps")
-    totals, seen = {}, 0
-    while step < train["steps"]:
-        epoch, indices = schedule.at(step)
+
+    def compute(epoch, indices):
         features, captions = sample_batch(clips, indices, train["seed"], epoch, train)
-        seed_step(train["seed"], processes.rank, step)
         wrapped.train()
         text, motion = wrapped(torch.from_numpy(sentences.encode(captions)), *pad_features(features))
-        loss = contrastive_loss(text, motion, captions, train["temperature"])
-        rate = optimizer.step(step, loss)
-        step += 1
-        totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
-        seen += 1
-        if step % train["log_every"] == 0 or step == train["steps"]:
-            values = mean_over_processes(totals, seen, processes)
-            totals, seen = {}, 0
-            run.log(step, {**values, "lr": rate})
-            if processes.main:
-                log(f"retrieval step {step}: loss {values['loss']:.4f}")
-        if step % train["checkpoint_every"] == 0 or step == train["steps"]:
-            run.save(step, state)
+        return StepResult(contrastive_loss(text, motion, captions, train["temperature"]))
+
+    step = train_steps("retrieval", run, state, processes, train, schedule, step, compute, log)
     result = out / "evaluator"
     if processes.main:
         save_evaluator(model, config["model"], mean, std, result)

@@ -22,8 +22,8 @@ from server.model.tokenizer import load_tokenizer, train_tokenizer
 
 from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips
-from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer,
-                   mean_over_processes, run_stage, seed_step, write_digest)
+from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
+                   write_digest)
 from .tasks import INSTRUCTION_CHOICES, make_example
 from .vq import load_vq_dir
 
@@ -49,22 +49,48 @@ DEFAULTS = {
 }
 
 
-def clip_codes(vae, clips: list[Clip], max_codes: int) -> list[list[np.ndarray]]:
+def clip_codes(vae, clips: list[Clip], max_codes: int, batch: int = 64) -> list[list[np.ndarray]]:
     """Each clip's codes for frame offsets 0..3 (a motion shifted by a frame or two is
-    the same motion, tokenized a little differently)."""
+    the same motion, tokenized a little differently). Windows of the same length are
+    encoded together: the encoder is convolutional, so a batch gives each window the
+    codes it gets alone."""
     step = vae.config.frames_per_token
-    coded = []
+    windows = {}  # length -> [(clip, offset)]
+    for number, clip in enumerate(clips):
+        for offset in range(step):
+            usable = min((len(clip.features) - offset) // step, max_codes) * step
+            if usable >= step:
+                windows.setdefault(usable, []).append((number, offset))
+    found = {}
     with torch.inference_mode():
-        for clip in clips:
-            variants = []
-            for offset in range(step):
-                features = clip.features[offset:]
-                usable = min(len(features) // step, max_codes) * step
-                if usable < step:
-                    continue
-                codes = vae.encode(torch.from_numpy(np.ascontiguousarray(features[:usable]))[None])[0]
-                variants.append(codes.numpy().astype(np.int16))
-            coded.append(variants)
+        for usable, members in windows.items():
+            for start in range(0, len(members), batch):
+                group = members[start:start + batch]
+                features = np.stack([clips[n].features[o:o + usable] for n, o in group])
+                codes = vae.encode(torch.from_numpy(features)).numpy().astype(np.int16)
+                found.update(zip(group, codes))
+    return [[found[(n, o)] for o in range(step) if (n, o) in found] for n in range(len(clips))]
+
+
+def cached_clip_codes(vae, clips: list[Clip], max_codes: int, folder: Path) -> list[list[np.ndarray]]:
+    """clip_codes, kept in the run's folder for the next start of the same run (the run
+    directory refuses another configuration, so the corpus and the tokenizer are the
+    same; the clip names and the tokenizer's weights are checked all the same)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for clip in clips:
+        digest.update(f"{clip.name}:{len(clip.features)};".encode())
+    for name, tensor in sorted(vae.state_dict().items()):
+        digest.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+    path = folder / f"codes-{digest.hexdigest()[:16]}.pt"
+    if path.is_file():
+        return [[np.asarray(v) for v in variants] for variants in torch.load(path, weights_only=False)]
+    coded = clip_codes(vae, clips, max_codes)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save(coded, partial)
+    partial.replace(path)
     return coded
 
 
@@ -128,43 +154,29 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         # step only looks them up (quoted captions are texts of their own).
         captions = {caption for clip in clips for caption in clip.captions}
         model.prompt_embedder.remember(captions | ({f'"{c}"' for c in captions} if train["quote"] > 0 else set()))
-    tokenizer = model.tokenizer
     lm = model.lm.to(processes.device)
     wrapped = processes.wrap(lm)
     optimizer = ScheduledOptimizer(lm.parameters(), train)
     state = {"model": lm, "optimizer": optimizer}
     step = run.resume(state)
 
-    coded = clip_codes(vae, clips, train["max_codes"])
+    coded = cached_clip_codes(vae, clips, train["max_codes"], out / "cache")
     validation = _validation_batch(model, data["dir"], train, processes.device)
     schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
         log(f"lm: {len(clips)} captioned training clips, text vocabulary {model.first_code_id}, "
             f"{sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, {schedule.per_epoch} steps per epoch on each of "
             f"{processes.world} process(es); {'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
-    totals, seen = {}, 0
-    while step < train["steps"]:
-        epoch, indices = schedule.at(step)
+
+    def compute(epoch, indices):
         prompts, answers = build_examples(coded, clips, indices, train["seed"], epoch, vae.config.codebook_size, train)
         wrapped.train()
-        seed_step(train["seed"], processes.rank, step)
-        loss = wrapped(**encode_batch(model, prompts, answers, processes.device)).loss
-        rate = optimizer.step(step, loss)
-        step += 1
-        totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
-        seen += 1
-        values = {}
-        if step % train["log_every"] == 0 or step == train["steps"]:
-            values = mean_over_processes(totals, seen, processes)
-            totals, seen = {}, 0
-        if step % train["checkpoint_every"] == 0 or step == train["steps"]:
-            if validation is not None:
-                values["validation_loss"] = _validation_loss(lm, validation)
-            run.save(step, state)
-        if values:
-            run.log(step, {**values, "lr": rate})
-            if processes.main:
-                log(f"lm step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+        return StepResult(wrapped(**encode_batch(model, prompts, answers, processes.device)).loss)
+
+    def at_checkpoint():
+        return {} if validation is None else {"validation_loss": _validation_loss(lm, validation)}
+
+    step = train_steps("lm", run, state, processes, train, schedule, step, compute, log, at_checkpoint)
     result = out / "model"
     if processes.main:
         lm.eval()

@@ -1,5 +1,6 @@
-"""What both training stages share: processes, the learning-rate schedule, the loss log,
-checkpoints and resuming.
+"""What the training stages share (the motion tokenizer, the language model and the
+evaluator's retrieval model): the training loop, processes, the learning-rate schedule,
+the loss log, checkpoints and resuming.
 
 Under `torchrun` every process runs the same script; torch.distributed (gloo on CPU,
 nccl on GPUs) keeps their gradients in step through DistributedDataParallel. Rank 0
@@ -11,6 +12,8 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -293,3 +296,48 @@ def write_digest(module: torch.nn.Module, out: Path, processes: Processes) -> No
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     (out / "digests").mkdir(parents=True, exist_ok=True)
     (out / "digests" / f"rank{processes.rank}.sha256").write_text(digest.hexdigest() + "\n")
+
+
+@dataclass
+class StepResult:
+    """What one training step computed: the loss to minimise, the parts to average over
+    the log interval, and what to do once the weights have moved (returning values
+    logged as they are, such as the VQ codebook's usage)."""
+
+    loss: torch.Tensor
+    parts: dict = field(default_factory=dict)
+    after: Callable[[], dict] | None = None
+
+
+def train_steps(stage: str, run: "RunDirectory", state: dict, processes: Processes, train: dict,
+                schedule: BatchSchedule, step: int, compute: Callable[[int, list[int]], StepResult], log,
+                at_checkpoint: Callable[[], dict] = dict) -> int:
+    """The loop every stage runs, from `step` to train["steps"]: `compute(epoch, indices)`
+    gives a batch's loss, state["optimizer"] steps, the averaged losses are logged every
+    log_every steps and a checkpoint (with `at_checkpoint()`'s values, e.g. a validation
+    loss) is saved every checkpoint_every steps and at the end. Random draws are seeded
+    per step (seed_step), so a resumed run continues exactly. Returns the last step."""
+    optimizer = state["optimizer"]
+    totals, seen = {}, 0
+    while step < train["steps"]:
+        epoch, indices = schedule.at(step)
+        seed_step(train["seed"], processes.rank, step)
+        result = compute(epoch, indices)
+        rate = optimizer.step(step, result.loss)
+        as_is = result.after() if result.after is not None else {}
+        step += 1
+        for name, value in {"loss": result.loss.detach(), **result.parts}.items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+        seen += 1
+        values = {}
+        if step % train["log_every"] == 0 or step == train["steps"]:
+            values = {**mean_over_processes(totals, seen, processes), **as_is}
+            totals, seen = {}, 0
+        if step % train["checkpoint_every"] == 0 or step == train["steps"]:
+            values.update(at_checkpoint())
+            run.save(step, state)
+        if values:
+            run.log(step, {**values, "lr": rate})
+            if processes.main:
+                log(f"{stage} step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    return step

@@ -24,8 +24,8 @@ from server.model.vqvae import VQVAE, VQVAEConfig
 
 from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips, read_statistics
-from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer,
-                   mean_over_processes, run_stage, seed_step, write_digest)
+from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
+                   write_digest)
 
 FORMAT = "motiongpt-vq/1"
 POSITIONS = slice(4, 67)  # root-relative joint positions in the 263-d features
@@ -198,30 +198,18 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     if processes.main:
         log(f"vq: {len(clips)} training clips, {schedule.per_epoch} steps per epoch on each of {processes.world} process(es); "
             f"{'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
-    totals, seen = {}, 0
-    while step < train["steps"]:
-        epoch, indices = schedule.at(step)
+
+    def compute(epoch, indices):
         features = windows(clips, indices, train["window"], train["seed"], epoch).to(processes.device)
-        seed_step(train["seed"], processes.rank, step)
         model.train()
         reconstruction, encoded, quantized, codes = model(features)
         parts = losses(features, reconstruction, encoded, quantized)
         loss = parts["reconstruction"] + train["position_weight"] * parts["positions"] + train["commitment"] * parts["commitment"]
-        rate = optimizer.step(step, loss)
-        usage = codebook.update(encoded.detach().reshape(-1, encoded.shape[-1]), codes)
-        step += 1
-        for name, value in {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}.items():
-            totals[name] = totals.get(name, 0.0) + float(value)
-        seen += 1
-        if step % train["log_every"] == 0 or step == train["steps"]:
-            averaged = mean_over_processes(totals, seen, processes)
-            run.log(step, {**averaged, **usage, "lr": rate})
-            if processes.main:
-                log(f"vq step {step}: loss {averaged['loss']:.4f} (reconstruction {averaged['reconstruction']:.4f}), "
-                    f"perplexity {usage['perplexity']:.0f}, dead codes {usage['dead_codes']:.0f}")
-            totals, seen = {}, 0
-        if step % train["checkpoint_every"] == 0 or step == train["steps"]:
-            run.save(step, state)
+        # The codebook follows the encoder by moving averages once the weights have moved.
+        return StepResult(loss, {k: v.detach() for k, v in parts.items()},
+                          after=lambda: codebook.update(encoded.detach().reshape(-1, encoded.shape[-1]), codes))
+
+    step = train_steps("vq", run, state, processes, train, schedule, step, compute, log)
     result = out / "vq"
     if processes.main:
         save_vq_dir(vae, mean, std, result)
