@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from retarget.humanml3d import features_from_joints  # noqa: E402
-from server.data.actions import ACTIONS, rotations  # noqa: E402
-from server.data.synth import make_clip, place_on_ground, write_corpus  # noqa: E402
+from retarget.humanml3d import features_from_joints
+from server.data.actions import ACTIONS, rotations
+from server.data.synth import make_clip, place_on_ground, write_corpus
 
 
 def main() -> None:

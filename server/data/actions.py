@@ -128,12 +128,14 @@ GAITS = {  # cadence (strides/s), hip swing, knee in swing, arm swing, lean, elb
 # How a mood changes a gait: cadence, stride and arm-swing factors, then a posture held
 # throughout (degrees: spine lean, head down, knee and hip bend, arms forward, elbows) and
 # a bounce (the pelvis rising off bent knees once a step).
-STYLES = {
-    "tired": dict(cadence=0.8, stride=0.8, arms=0.45, spine=14, neck=12, knees=6, hips=0, fwd=0, elbow=-5, bounce=0),
-    "happy": dict(cadence=1.1, stride=1.1, arms=1.6, spine=-3, neck=-8, knees=0, hips=0, fwd=10, elbow=35, bounce=1),
-    "angry": dict(cadence=1.2, stride=1.15, arms=1.3, spine=7, neck=5, knees=0, hips=0, fwd=5, elbow=45, bounce=0),
-    "cautious": dict(cadence=0.7, stride=0.6, arms=0.3, spine=15, neck=5, knees=45, hips=30, fwd=25, elbow=45, bounce=0),
-}
+MOOD_FIELDS = ("cadence", "stride", "arms", "spine", "neck", "knees", "hips", "fwd", "elbow", "bounce")
+STYLES = {mood: dict(zip(MOOD_FIELDS, values, strict=True)) for mood, values in {
+    #          cadence stride arms spine neck knees hips fwd elbow bounce
+    "tired":    (0.8,  0.8,   0.45, 14,  12,   6,   0,   0,  -5,   0),
+    "happy":    (1.1,  1.1,   1.6,  -3,  -8,   0,   0,  10,  35,   1),
+    "angry":    (1.2,  1.15,  1.3,   7,   5,   0,   0,   5,  45,   0),
+    "cautious": (0.7,  0.6,   0.3,  15,   5,  45,  30,  25,  45,   0),
+}.items()}
 
 
 def draw_style(rng, share: float = 0.4) -> str:
@@ -561,4 +563,4 @@ ACTIONS = {
 
 # More actions live in their own modules, which add theirs to ACTIONS as they load. They
 # take only names defined above, so any import order works.
-from . import actions_body, actions_crawl, actions_move  # noqa: E402,F401
+from . import actions_body, actions_crawl, actions_move  # noqa: F401

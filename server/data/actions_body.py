@@ -12,12 +12,30 @@ underhand swings.
 import numpy as np
 
 from retarget.rotation import quat_rotate
-from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, PELVIS_GROUP_OFFSETS, REST_OFFSETS
+from retarget.skeleton import (
+    BONE_LENGTHS,
+    JOINT_INDEX,
+    PELVIS_GROUP_OFFSETS,
+    REST_OFFSETS,
+)
 
+from . import (
+    actions_move as move,  # (used inside functions: either module may load first)
+)
 from . import pose
-from .actions import (ACTIONS, ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, TOES_DOWN, _arm, _side, draw_size, draw_tempo,
-                      new_segment)
-from . import actions_move as move  # (used inside functions: either module may load first)
+from .actions import (
+    ACTIONS,
+    ARMS_DOWN,
+    LEFT,
+    RIGHT,
+    SIDE_NAMES,
+    TOES_DOWN,
+    _arm,
+    _side,
+    draw_size,
+    draw_tempo,
+    new_segment,
+)
 
 LEG = "l", "r"
 
@@ -99,7 +117,7 @@ def _grip(a, side_of_bat: int, grip: np.ndarray, weight: np.ndarray) -> None:
 
 # --- chairs and the floor -----------------------------------------------------------------
 
-SEATED = dict(hip=90.0, knee=95.0)  # thighs level on the seat, shins near vertical
+SEATED = {"hip": 90.0, "knee": 95.0}  # thighs level on the seat, shins near vertical
 
 
 def _seated_pose(a, seated, lean):
@@ -153,14 +171,14 @@ def _keyframes(u, times, values) -> np.ndarray:
 # height, how far behind the ankles, its pitch), trunk and head, arms. The feet never move:
 # the body squats, sits back onto the floor with the knees up, then rolls back to lie.
 _LIE_KEYS = (0.0, 0.3, 0.6, 1.0)
-_LIE = dict(
-    height=(None, 0.58, 0.13, 0.11),  # None: standing, legs straight
-    behind=(-0.025, 0.22, 0.55, 0.6),
-    pitch=(0.0, 0.0, -15.0, -85.0),
-    spine=(0.0, 40.0, 15.0, -3.0),
-    neck=(0.0, -10.0, 5.0, -20.0),  # lying, the head tips back to rest on the floor
-    arms_forward=(0.0, 1.0, 0.0, 0.0),
-)
+_LIE = {
+    "height": (None, 0.58, 0.13, 0.11),  # None: standing, legs straight
+    "behind": (-0.025, 0.22, 0.55, 0.6),
+    "pitch": (0.0, 0.0, -15.0, -85.0),
+    "spine": (0.0, 40.0, 15.0, -3.0),
+    "neck": (0.0, -10.0, 5.0, -20.0),  # lying, the head tips back to rest on the floor
+    "arms_forward": (0.0, 1.0, 0.0, 0.0),
+}
 
 
 def _floor_pose(segment, t, u) -> None:
@@ -595,7 +613,7 @@ def golf_swing(rng, seconds):
     a = segment.angles
     address = pose.envelope(t, t[-1], 0.5)
     swing = _swing_timing(t, 0.5, 1.6, 1.9, 2.3) * pose.envelope(t, t[-1], 0.6)
-    back, through = np.clip(swing, 0, 1), np.clip(-swing, 0, 1)
+    back = np.clip(swing, 0, 1)
     a["pelvis_pitch"] += np.radians(35) * address
     for leg in LEG:
         a[f"hip_{leg}"] += np.radians(43) * address
@@ -716,7 +734,7 @@ def dance_twist(rng, seconds):
     foot = BONE_LENGTHS[JOINT_INDEX["left_foot"]] * np.cos(TOES_DOWN)  # ankle to toe, horizontally
     a["pelvis_yaw"] = hips_turn
     for side, joint in ((LEFT, 1), (RIGHT, 2)):
-        offset_x, offset_y, offset_z = PELVIS_GROUP_OFFSETS[joint]
+        offset_x, _, offset_z = PELVIS_GROUP_OFFSETS[joint]
         # Where the hip joint is (from the pelvis, which stays over the same spot) and where
         # the ankle must be for the toe to stay on its spot, standing, while the foot turns.
         hip_x = offset_x * np.cos(hips_turn) + offset_z * np.sin(hips_turn)

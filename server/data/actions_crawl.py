@@ -12,9 +12,11 @@ from retarget.humanml3d import FPS
 from retarget.rotation import quat_conj, quat_mul, quat_rotate
 from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX
 
-from . import pose
-from . import actions_body as body  # (used inside functions: any of these modules may load first)
+from . import (
+    actions_body as body,  # (used inside functions: any of these modules may load first)
+)
 from . import actions_move as move
+from . import pose
 from .actions import ACTIONS, LEFT, RIGHT, TOES_DOWN, new_segment, rotations
 
 J = JOINT_INDEX
@@ -120,7 +122,7 @@ def crawl(rng, seconds):
     # hand is placed under its shoulder and moves with the opposite knee.
     from .synth import place_on_ground  # (synth imports this module's registry)
 
-    local, root, joints = place_on_ground(rotations(a), segment, 0.0)
+    local, _, joints = place_on_ground(rotations(a), segment, 0.0)
     reach_weight = pose.smoothstep((u - 0.6) / 0.4)
     for s, name in ((LEFT, "left"), (RIGHT, "right")):
         shoulder = joints[:, J[f"{name}_shoulder"]]

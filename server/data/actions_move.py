@@ -6,12 +6,26 @@ jumps in every direction. Same conventions as actions.py: each action is a funct
 
 import numpy as np
 
-from retarget.humanml3d import FPS
 from retarget.skeleton import BONE_LENGTHS, JOINT_INDEX, PELVIS_GROUP_OFFSETS
 
 from . import pose
-from .actions import (ACTIONS, ARMS_DOWN, LEFT, RIGHT, SIDE_NAMES, SPEEDS, STEP_SIZES, TOES_DOWN, G, Segment, _arm,
-                      _jumps, _side, draw_style, gait, new_segment)
+from .actions import (
+    ACTIONS,
+    ARMS_DOWN,
+    LEFT,
+    RIGHT,
+    SIDE_NAMES,
+    SPEEDS,
+    TOES_DOWN,
+    G,
+    Segment,
+    _arm,
+    _jumps,
+    _side,
+    draw_style,
+    gait,
+    new_segment,
+)
 
 _J = JOINT_INDEX
 THIGH = {LEFT: BONE_LENGTHS[_J["left_knee"]], RIGHT: BONE_LENGTHS[_J["right_knee"]]}
