@@ -20,7 +20,7 @@ from .keys import keyframe_pose, replace_keys
 from .retarget.contract import FRAMES_PER_TOKEN, MAX_FRAMES, MIN_FRAMES, MODEL_FPS
 from .retarget.formats.wire import motion_from_wire, motion_to_wire
 from .retarget.mapping import MappingError
-from .retarget.rotation import quat_conj, quat_identity, quat_mul, quat_slerp
+from .retarget.rotation import quat_conj, quat_identity, quat_mul, quat_positive_w, quat_slerp
 from .retarget.transfer import Pose, motion_from_pose, pose_from_motion
 from .rig import bone_map_of, rig_of, sample_pose
 
@@ -112,10 +112,6 @@ def _slice(pose: Pose, start: int, stop: int) -> Pose:
     return Pose(pose.bones, pose.rotations[start:stop], pose.root_bone, pose.root_location[start:stop], pose.fps)
 
 
-def _shortest(q: np.ndarray) -> np.ndarray:
-    return np.where(q[..., :1] < 0, -q, q)
-
-
 def _step_beyond(pose: Pose, edge: int, inward: int):
     """Where the motion goes one frame past frame `edge` of `pose`, moving on as it
     moves there (`inward`: the neighbouring frame). A one-frame pose stays put."""
@@ -147,7 +143,7 @@ def blended(pose: Pose, before: Pose | None, after: Pose | None, fade: int) -> P
         if keyed is None:
             continue
         rotation, root = _step_beyond(keyed, edge, inward)
-        correction = _shortest(quat_mul(rotation, quat_conj(pose.rotations[index])))
+        correction = quat_positive_w(quat_mul(rotation, quat_conj(pose.rotations[index])))
         amount = np.broadcast_to(weight[:, None], rotations.shape[:2])
         identity = quat_identity(correction.shape[:-1])
         partial = quat_slerp(np.broadcast_to(identity, rotations.shape), np.broadcast_to(correction, rotations.shape), amount)

@@ -80,14 +80,22 @@ def quat_about_axis(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     return np.concatenate([np.cos(half), np.sin(half) * axis], axis=-1)
 
 
-def quat_make_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Flip signs so consecutive quaternions along `axis` (time) are in the same hemisphere."""
+def quat_make_continuous(q: np.ndarray, axis: int = 0, start_positive: bool = False) -> np.ndarray:
+    """Flip signs so consecutive quaternions along `axis` (time) are in the same
+    hemisphere, so keys interpolate the short way; with `start_positive` the first one
+    also gets w >= 0. The one place the project makes rotations continuous."""
     q = np.moveaxis(np.asarray(q, dtype=np.float64), axis, 0).copy()
-    if len(q) > 1:
-        flips = np.sum(q[1:] * q[:-1], axis=-1) < 0
-        sign = np.where(np.cumsum(flips, axis=0) % 2 == 1, -1.0, 1.0)
-        q[1:] *= sign[..., None]
+    if len(q):
+        dots = np.empty(q.shape[:-1])
+        dots[0] = q[0, ..., 0] if start_positive else 1.0
+        np.einsum("t...i,t...i->t...", q[1:], q[:-1], out=dots[1:])
+        q *= np.where(np.cumsum(dots < 0, axis=0) % 2 == 1, -1.0, 1.0)[..., None]
     return np.moveaxis(q, 0, axis)
+
+
+def quat_positive_w(q: np.ndarray) -> np.ndarray:
+    """Each quaternion in the hemisphere w >= 0: the shortest way to the same rotation."""
+    return np.where(q[..., :1] < 0, -q, q)
 
 
 def quat_slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -259,7 +259,7 @@ class Binding:
         parent[:, self.rig_parent < 0] = (1.0, 0.0, 0.0, 0.0)
         # q = R^-1 Wp^-1 W R
         q = quat_mul(quat_mul(self._rest_inv, quat_conj(parent)), quat_mul(world, self.rest))
-        return _continuous(q)
+        return quat_make_continuous(q, start_positive=True)
 
     def channels_from_local(self, local: np.ndarray) -> np.ndarray:
         """Pose rotations (T, M, 4) straight from SMPL local rotations (T, 22, 4)."""
@@ -270,7 +270,7 @@ class Binding:
                 product = quat_mul(product, local[:, joint])
             path_rot[:, k] = product
         q = (path_rot[..., None, :] @ self._sandwich)[..., 0, :]
-        return _continuous(q)
+        return quat_make_continuous(q, start_positive=True)
 
     def pelvis_target(self, pelvis_positions: np.ndarray) -> np.ndarray:
         """The pelvis head (T, 3) in armature space for SMPL pelvis positions (T, 3)."""
@@ -313,16 +313,6 @@ class Binding:
             else:
                 out[:, joint] = out[:, PARENTS[joint]]
         return out
-
-
-def _continuous(q: np.ndarray) -> np.ndarray:
-    """First frame with w >= 0, then each frame in the previous one's hemisphere, so
-    keys interpolate the short way."""
-    dots = np.empty(q.shape[:2])
-    dots[0] = q[0, :, 0]
-    np.einsum("tmi,tmi->tm", q[1:], q[:-1], out=dots[1:])
-    flips = np.cumsum(dots < 0, axis=0) & 1
-    return q * (1 - 2 * flips)[..., None]
 
 
 _BINDINGS = {}
