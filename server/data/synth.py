@@ -53,14 +53,21 @@ class Clip:
     actions: list  # [(action, params, start frame, end frame)]
 
 
-def _natural_noise(angles: dict, rng, frames: int) -> None:
+def _natural_noise(angles: dict, rng, frames: int, support=None) -> None:
     """Slow random wobble on the torso, head and arms, a few degrees: no two clips of one
-    action are the same person."""
+    action are the same person. Not on all fours (support +-2), where the trunk and arms
+    hold planted hands."""
     t = np.arange(frames) / FPS
+    steady = np.ones(frames)
+    if support is not None:
+        on_hands = np.isin(support, (2, -2)).astype(float)
+        # (eased over half a second, so the wobble fades rather than stops)
+        kernel = np.ones(int(FPS // 2)) / int(FPS // 2)
+        steady = 1 - np.clip(np.convolve(on_hands, kernel, mode="same") * 2, 0, 1)
     for name, degrees in (("spine", 2.0), ("spine_bend", 1.5), ("neck", 3.0), ("neck_yaw", 4.0),
                           ("elev_l", 3.0), ("elev_r", 3.0), ("elbow_l", 4.0), ("elbow_r", 4.0)):
         frequency = rng.uniform(0.1, 0.5)
-        angles[name] += np.radians(degrees) * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 2 * np.pi))
+        angles[name] += np.radians(degrees) * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 2 * np.pi)) * steady
 
 
 # Actions that end in a pose (seated, lying) and the action that leaves it: in a clip the
@@ -152,7 +159,7 @@ def synthesize(rng: np.random.Generator) -> Clip:
     else:
         segments = [ACTIONS["stand"](rng, 3.0)]
     segment = join(segments)
-    _natural_noise(segment.angles, rng, segment.frames)
+    _natural_noise(segment.angles, rng, segment.frames, segment.support)
     local, root, joints = place_on_ground(rotations(segment.angles), segment, rng.uniform(-np.pi, np.pi))
     spans, start = [], 0
     for part in segments:
