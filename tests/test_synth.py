@@ -420,6 +420,19 @@ def test_spin_turns_fully_on_the_named_foot():
         assert (len(joints) - 1.3 * FPS) / FPS < 0.9 * segment.params["degrees"] / 360 + 0.1  # fast: under a second a turn
 
 
+def test_jump_turns_turn_in_the_air():
+    for seed in range(6):
+        segment, joints = perform("jump_turn", seed)
+        assert facing_turn(joints) == pytest.approx(SIDE_SIGN[segment.params["side"]] * segment.params["degrees"], abs=5)
+        hips = joints[:, J["left_hip"]] - joints[:, J["right_hip"]]
+        facing = np.unwrap(np.arctan2(-hips[:, 2], hips[:, 0]))
+        lowest = joints[:, FEET, 1].min(axis=1)
+        on_floor = lowest < 0.005
+        assert np.ptp(facing[on_floor & (np.arange(len(joints)) < np.argmax(lowest))]) < np.radians(3)  # not before take-off
+        assert lowest.max() == pytest.approx(segment.params["height"], abs=0.03)
+        assert np.linalg.norm(joints[-1, 0, [0, 2]] - joints[0, 0, [0, 2]]) < 0.15  # lands where it left
+
+
 def test_jumps_go_the_named_way():
     for seed in range(5):
         segment, joints = perform("jump_over", seed)

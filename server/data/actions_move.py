@@ -351,6 +351,25 @@ def jump_over(rng, seconds):
     return segment
 
 
+def jump_turn(rng, seconds):
+    """A jump that turns in the air, a half or a whole turn, to the named side; the feet
+    leave and land together, arms pulled in for the spin."""
+    side = _side(rng)
+    degrees = 180 if rng.random() < 0.65 else 360
+    height = rng.uniform(0.3, 0.42) if degrees == 360 else rng.uniform(0.2, 0.32)
+    segment, t = new_segment("jump_turn", {"side": SIDE_NAMES[side], "degrees": degrees, "height": round(float(height), 2)},
+                             0.8 + _jump_cycle(height) + 0.3)
+    _jumps(segment, t, rng, 1, height, 0.0)
+    airborne = segment.lift > 0
+    # The turn spread over the frames in the air: the heading changes only off the ground.
+    segment.turn[airborne] = side * np.radians(degrees) / airborne.sum()
+    tucked = pose.bump(t, t[airborne][0] - 0.1, t[airborne][-1] + 0.15)
+    for arm in (LEFT, RIGHT):
+        _arm(segment.angles, arm, "elbow")[:] += np.radians(90) * tucked
+        _arm(segment.angles, arm, "elev")[:] += np.radians(40) * tucked
+    return segment
+
+
 def jump_backward(rng, seconds):
     count = int(rng.integers(1, 4))
     height = rng.uniform(0.12, 0.25)
@@ -440,6 +459,6 @@ MOVE_ACTIONS = {
     "march": march, "tiptoe": tiptoe, "sneak": sneak, "limp": limp, "carry": carry, "stumble": stumble,
     "jog_in_place": jog_in_place, "zigzag": zigzag, "walk_diagonal": walk_diagonal,
     "stairs_up": stairs_up, "stairs_down": stairs_down, "step_over": step_over, "spin": spin,
-    "jumping_jacks": jumping_jacks, "jump_over": jump_over, "jump_backward": jump_backward, "jump_sideways": jump_sideways, "skip": skip,
+    "jumping_jacks": jumping_jacks, "jump_over": jump_over, "jump_backward": jump_backward, "jump_turn": jump_turn, "jump_sideways": jump_sideways, "skip": skip,
 }
 ACTIONS.update(MOVE_ACTIONS)

@@ -121,6 +121,9 @@ NEW_PHRASES = {
     # jumps
     "jump_over": (["jumps over something", "leaps forward over an obstacle", "jumped over a box", "does a long jump forward"],
                   ["hurdles over something in front", "bounds over an obstacle"]),
+    "jump_turn": (["jumps and turns {degrees} degrees to the {side}", "does a jump turn to the {side}",
+                   "is jumping and spinning around in the air", "jumped, turning {degrees} degrees {side}ward"],
+                  ["leaps and rotates {degrees} degrees toward the {side} in midair", "does a {degrees} degree spin jump"]),
     "jump_backward": (["jumps backward {count}", "hops backwards with both feet {count}", "jumped back {count}",
                        "does {count_n} jumps backward"],
                       ["leaps backwards {count}", "springs back {count}"]),
