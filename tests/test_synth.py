@@ -4,6 +4,7 @@ what the body does, and the corpus on disk in HumanML3D's layout."""
 
 import itertools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -145,6 +146,10 @@ def test_captions_name_their_parameters_and_hold_out_phrasings():
         assert "left" in held
     for action, (train, held_out) in PHRASES.items():
         assert train and held_out and not set(train) & set(held_out), action
+    for action in ("squat", "jump", "punch", "jumping_jacks", "jump_sideways"):  # "does one squat", not "one squats"
+        for _ in range(10):
+            text = caption([(action, {"count": 1, "side": "left", "hand": "left", "direction": "forward"})], rng, False)
+            assert not re.search(r"\bone (side )?(squats|jumps|punches|jumping jacks)\b", text), text
 
 
 def test_clips_are_deterministic_and_consistent_with_their_features():

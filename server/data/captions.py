@@ -263,6 +263,9 @@ def phrase(action: str, params: dict, rng: np.random.Generator, held_out: bool) 
             choices = words[params[name]][1 if held_out else 0]
             text += " " + choices[rng.integers(len(choices))]
     text = text.replace("the both", "both").replace("both hand", "both hands").replace("both arm", "both arms")
+    for plural, single in (("jumping jacks", "jumping jack"), ("squats", "squat"), ("jumps", "jump"), ("punches", "punch"),
+                           ("arm circles", "arm circle")):
+        text = text.replace(f"one {plural}", f"one {single}").replace(f"one side {plural}", f"one side {single}")
     text = text.replace("waves left hand", "waves the left hand").replace("waves right hand", "waves the right hand")
     return " ".join(text.split())
 
