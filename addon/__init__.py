@@ -11,7 +11,7 @@
     server_process.py  starting and stopping a local model server
 
 The motion core (`retarget`, pure numpy) is copied into this package when the
-extension is built (see build.py), so it is imported relatively and the extension
+extension is built (see harness/extension.py), so it is imported relatively and the extension
 needs nothing outside its own folder.
 """
 

@@ -15,7 +15,6 @@ in at most half the BVH importer's time. Both write the same keys (checked).
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

@@ -27,15 +27,12 @@ FRAMES = 196
 
 def metarig():
     """Rigify's human metarig, read by the staged extension's rig_of."""
-    import importlib.util
-
     import bpy
 
-    spec = importlib.util.spec_from_file_location("addon_build", REPO / "addon" / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    from harness.extension import stage_extension
+
     stage = Path(tempfile.mkdtemp()) / "motiongpt"
-    build.stage_extension(stage)
+    stage_extension(stage)
     sys.path.insert(0, str(stage.parent))
     from motiongpt import rig as blender_rig
 

@@ -11,7 +11,6 @@ written to the output folder: scene.blend, BVH files, and Workbench filmstrips.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -23,14 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from harness.extension import build_extension  # noqa: E402
 from tests.servers import Server  # noqa: E402  (the server the tests run, in its own process)
-
-
-def build_extension(folder: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("addon_build", REPO / "addon" / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    return build.build_extension(folder)
 
 
 def main() -> int:

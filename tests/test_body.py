@@ -2,7 +2,6 @@
 real path) and by the extension's numpy reader, `motiongpt convert --to smpl-mesh`,
 and the body built in real Blender from the same file."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,15 +12,13 @@ import pytest
 
 from retarget.body import load_smpl_model, shaped
 from retarget.formats import read_motion, write_motion
-from tests.blender.run import RESULT_MARKER, run_in_blender
+from harness import extension as addon_build
+from harness.blender import RESULT_MARKER, run_in_blender
 from tests.smpl_model import synthetic_smpl, write_npz, write_pkl
 
 REPO = Path(__file__).resolve().parent.parent
 FEATURES = REPO / "tests" / "data" / "hml3d_012314_features.npy"
 BETAS = [1.5, -0.8, 0.4]
-_spec = importlib.util.spec_from_file_location("addon_build", REPO / "addon" / "build.py")
-addon_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(addon_build)
 
 
 def motiongpt(*args):

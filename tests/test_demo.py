@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from retarget.formats import read_motion
-from tests.blender.run import RESULT_MARKER, run_in_blender
+from harness.blender import RESULT_MARKER, run_in_blender
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,18 +1,15 @@
 """The extension, built and validated with Blender's own tool, installed into a
 temporary user resource folder and enabled in real Blender."""
 
-import importlib.util
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.blender.run import RESULT_MARKER, run_in_blender
+from harness import extension as addon_build
+from harness.blender import RESULT_MARKER, run_in_blender
 
 REPO = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("addon_build", REPO / "addon" / "build.py")
-addon_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(addon_build)
 
 
 @pytest.fixture(scope="module")

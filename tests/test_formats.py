@@ -14,7 +14,7 @@ from retarget.formats.bvh import parse_bvh
 from retarget.humanml3d import joints_from_features
 from retarget.motion import Motion
 from retarget.rotation import quat_rotate
-from tests.blender.run import RESULT_MARKER, run_in_blender
+from harness.blender import RESULT_MARKER, run_in_blender
 from tests.motions import smooth_random_joints, smooth_random_motion
 
 DATA = Path(__file__).parent / "data"

@@ -15,11 +15,11 @@ import pytest
 
 from retarget.formats import read_motion
 from server.model.store import save_model_dir
-from tests.blender.run import RESULT_MARKER
+from harness.blender import RESULT_MARKER
 from tests.models import small_model
-from tests.rigs import BUILD_CODE, humanoid, to_json
+from harness.rigs import BUILD_CODE, humanoid, to_json
 from tests.servers import Server
-from tests.test_extension import addon_build
+from harness import extension as addon_build
 
 REPO = Path(__file__).resolve().parent.parent
 SCENE = (Path(__file__).parent / "blender" / "operators_scene.py").read_text()

@@ -37,7 +37,7 @@ from retarget.formats.bvh import parse_bvh
 from retarget.mapping import map_bones
 from retarget.motion import Motion
 from retarget.rig import Rig, rig_from_chain
-from retarget.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
+from retarget.skeleton import JOINT_INDEX, JOINT_NAMES
 from retarget.transfer import retarget
 from tests.motions import smooth_random_motion
 
@@ -270,7 +270,7 @@ BVH_FILES = [name for name in CASES if name.endswith(".bvh")]
 
 @pytest.fixture(scope="module")
 def blender_imports():
-    from tests.blender.run import run_in_blender
+    from harness.blender import run_in_blender
 
     result = run_in_blender(BLENDER_IMPORT, *[str(RIGS / name) for name in BVH_FILES], timeout=300)
     rigs = {}

@@ -23,7 +23,7 @@ from retarget.transfer import (
 )
 from retarget.rotation import quat_to_matrix
 from tests.motions import smooth_random_motion
-from tests.rigs import as_rig, humanoid, to_blender
+from harness.rigs import as_rig, humanoid, to_blender
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ modules, keys them, and lets Blender evaluate every frame. The tests compare wha
 Blender shows with the source motion.
 """
 
-import importlib.util
 import itertools
 import json
 from pathlib import Path
@@ -20,15 +19,13 @@ from retarget.formats import read_motion, write_motion
 from retarget.motion import Motion
 from retarget.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
 from retarget.transfer import foot_skating
-from tests.blender.run import run_in_blender
+from harness import extension as addon_build
+from harness.blender import run_in_blender
 from tests.motions import smooth_random_motion
-from tests.rigs import BUILD_CODE, humanoid, to_blender, to_json
+from harness.rigs import BUILD_CODE, humanoid, to_blender, to_json
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
-_spec = importlib.util.spec_from_file_location("addon_build", REPO / "addon" / "build.py")
-addon_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(addon_build)
 
 # CMU / Mixamo-style BVH names for the SMPL-22 joints (what a BVH from a mocap library uses).
 BVH_NAMES = {
@@ -51,7 +48,7 @@ _SIDES = ("left", "right")
 
 
 def expected_named(convention, spines=3, necks=1):
-    """The map a rig built by tests.rigs.humanoid should get."""
+    """The map a rig built by harness.rigs.humanoid should get."""
     table = {
         "mixamo": lambda role, side: "mixamorig:" + {
             "hip": "{S}UpLeg", "knee": "{S}Leg", "ankle": "{S}Foot", "foot": "{S}ToeBase", "collar": "{S}Shoulder",

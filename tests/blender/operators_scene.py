@@ -1,9 +1,9 @@
 """Runs inside Blender (bpy): installs the built extension, then drives its operators
 as a script would, against a real server, and reports what they did to the scene.
 
-    python -c "<tests.rigs.BUILD_CODE>$(cat operators_scene.py)" ZIP SERVER_URL OUT_DIR RIG.json [STEPS]
+    python -c "<harness.rigs.BUILD_CODE>$(cat operators_scene.py)" ZIP SERVER_URL OUT_DIR RIG.json [STEPS]
 
-RIG.json is a bone list (tests.rigs.to_json) or the string "metarig". STEPS is a
+RIG.json is a bone list (harness.rigs.to_json) or the string "metarig". STEPS is a
 comma-separated subset of the steps below (default all). Prints RESULT-JSON.
 """
 

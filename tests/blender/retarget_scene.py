@@ -1,9 +1,9 @@
 """Runs inside Blender (bpy): builds armatures, retargets motions onto them with the
 extension's own modules, lets Blender evaluate the result and reports what it shows.
 
-    python -c "<tests.rigs.BUILD_CODE>$(cat retarget_scene.py)" STAGE_DIR JOBS.json
+    python -c "<harness.rigs.BUILD_CODE>$(cat retarget_scene.py)" STAGE_DIR JOBS.json
 
-(the test puts tests.rigs.BUILD_CODE, which defines build_armature, before this text)
+(the test puts harness.rigs.BUILD_CODE, which defines build_armature, before this text)
 
 STAGE_DIR holds the staged extension package `motiongpt` (addon + its retarget copy).
 JOBS.json: {"motions": {name: npz path}, "rigs": [job, ...]}. A job builds an armature

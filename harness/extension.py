@@ -5,7 +5,7 @@ manifest from the repository root; nothing of server/ or tests/. The build and t
 validation are done by `blender_ext.py`, the command line tool that ships inside the
 bpy wheel, so the zip is exactly what Blender itself would build.
 
-    python addon/build.py --out dist
+    python -m harness.extension --out dist
 """
 
 import argparse
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "build.py")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 def blender_extension_tool() -> Path:
