@@ -258,10 +258,11 @@ def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool =
         for number, item in enumerate(corpus_items(seed)):
             item.update(id=f"cmu{number:04d}")  # the split is the trial's (segments.json)
             _write_clip(partial, item)
-            features = item["features"].astype(np.float64)
-            sums += features.sum(0)
-            squares += (features ** 2).sum(0)
-            count += len(features)
+            if item["split"] == "train":  # held-out trials stay out of the statistics too
+                features = item["features"].astype(np.float64)
+                sums += features.sum(0)
+                squares += (features ** 2).sum(0)
+                count += len(features)
             records.append({k: item[k] for k in ("id", "split", "actions", "source")} | {"frames": len(item["joints"])})
     mean = sums / count
     std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
