@@ -20,8 +20,8 @@ from transformers import T5Config, T5ForConditionalGeneration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.model.decoding import MotionDecoder  # noqa: E402
-from server.model.motiongpt import MotionGrammar, Sampling, grammar_chooser  # noqa: E402
+from server.model.decoding import MotionDecoder
+from server.model.motiongpt import MotionGrammar, Sampling, grammar_chooser
 
 TEXT_VOCAB, CODES = 32100, 512
 

@@ -19,8 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.model.motiongpt import Sampling  # noqa: E402
-from server.model.store import load_any  # noqa: E402
+from server.model.motiongpt import Sampling
+from server.model.store import load_any
 
 PROMPTS = ["a person walks forward", "someone jumps in place twice", "a man waves with the right hand",
            "a woman squats three times"]

@@ -22,8 +22,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.retarget import best_time, metarig  # noqa: E402
-from tests.motions import smooth_random_motion  # noqa: E402
+from benchmarks.retarget import best_time, metarig
+from tests.motions import smooth_random_motion
 
 FRAMES = 196
 

@@ -15,10 +15,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from retarget.humanml3d import joints_from_features  # noqa: E402
-from retarget.kinematics import inverse_kinematics  # noqa: E402
-from retarget.rotation import normalize, quat_between, quat_conj, quat_mul, quat_rotate  # noqa: E402
-from retarget.skeleton import JOINT_COUNT, PARENTS, REST_OFFSETS  # noqa: E402
+from retarget.humanml3d import joints_from_features
+from retarget.kinematics import inverse_kinematics
+from retarget.rotation import normalize, quat_between, quat_conj, quat_mul, quat_rotate
+from retarget.skeleton import JOINT_COUNT, PARENTS, REST_OFFSETS
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "hml3d_012314_features.npy"
 

@@ -20,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.motions import smooth_random_motion  # noqa: E402
+from tests.motions import smooth_random_motion
 
 FRAMES = 196
 

@@ -18,12 +18,12 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.model.motiongpt import MotionGPT, Sampling  # noqa: E402
-from server.model.store import save_model_dir  # noqa: E402
-from server.model.tokenizer import train_tokenizer  # noqa: E402
-from server.model.vqvae import VQVAEConfig  # noqa: E402
-from tests.models import caption_corpus  # noqa: E402
-from tests.test_server import Server  # noqa: E402
+from server.model.motiongpt import MotionGPT, Sampling
+from server.model.store import save_model_dir
+from server.model.tokenizer import train_tokenizer
+from server.model.vqvae import VQVAEConfig
+from tests.models import caption_corpus
+from tests.test_server import Server
 
 T5 = dict(d_model=256, d_ff=1024, d_kv=32, num_heads=8, num_layers=4, num_decoder_layers=4,
           feed_forward_proj="gated-gelu", dropout_rate=0.0)

@@ -15,9 +15,9 @@ import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from filmstrip import add_figure, render_filmstrip  # noqa: E402
+from filmstrip import add_figure, render_filmstrip
 
-from harness.rigs import BUILD_CODE, humanoid, to_json  # noqa: E402  (the Mixamo-named rig the tests use)
+from harness.rigs import BUILD_CODE, humanoid, to_json
 
 zip_path, server_url, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 PROMPTS = {"Rigify": "a person walks forward", "Mixamo": "a person jumps forward twice"}

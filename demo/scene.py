@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.extension import build_extension  # noqa: E402
-from tests.servers import Server  # noqa: E402  (the server the tests run, in its own process)
+from harness.extension import build_extension
+from tests.servers import Server
 
 
 def main() -> int:

@@ -136,7 +136,8 @@ def load_smpl_model(path) -> SmplModel:
         (regressor.ndim == 2 and regressor.shape[1] == vertices, f"J_regressor must be (J, {vertices}), got {regressor.shape}"),
         (joints >= 22, f"the model has {joints} joints; SMPL has 24"),
         (weights.shape == (vertices, joints), f"weights must be ({vertices}, {joints}), got {weights.shape}"),
-        (kintree.ndim == 2 and kintree.shape[0] == 2 and kintree.shape[1] == joints, f"kintree_table must be (2, {joints}), got {kintree.shape}"),
+        (kintree.ndim == 2 and kintree.shape[0] == 2 and kintree.shape[1] == joints,
+         f"kintree_table must be (2, {joints}), got {kintree.shape}"),
         (faces.ndim == 2 and faces.shape[1] == 3 and (faces.size == 0 or (faces.min() >= 0 and faces.max() < vertices)),
          f"f must be (F, 3) vertex indices below {vertices}"),
     )

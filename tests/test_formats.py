@@ -96,7 +96,8 @@ def _write_npy(path, array):
         (lambda d: _write_npy(d / "a.npy", np.zeros((10, 200))), ["--from", "hml3d", "--to", "smpl"], "(frames, 263)"),
         (lambda d: _write_text(d / "a.npy", ""), ["--from", "joints", "--to", "bvh"], "empty"),
         (lambda d: _write_text(d / "a.npy", "hello"), ["--from", "joints", "--to", "bvh"], "not a readable"),
-        (lambda d: _write_text(d / "a.bvh", "HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n}\nMOTION\nFrames: 1\nFrame Time: 0.05\n0 0 0\n"), ["--to", "joints"], "left_hip"),
+        (lambda d: _write_text(d / "a.bvh", "HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n}\n"
+                                            "MOTION\nFrames: 1\nFrame Time: 0.05\n0 0 0\n"), ["--to", "joints"], "left_hip"),
         (lambda d: _write_text(d / "a.bvh", "not a bvh"), ["--to", "joints"], "HIERARCHY"),
         (lambda d: _write_text(d / "a.npz", "junk"), ["--to", "bvh"], "npz"),
         (lambda d: _write_npy(d / "a.npy", smooth_random_joints(frames=1)), ["--from", "joints", "--to", "hml3d"], "at least 2 frames"),

@@ -563,4 +563,4 @@ ACTIONS = {
 
 # More actions live in their own modules, which add theirs to ACTIONS as they load. They
 # take only names defined above, so any import order works.
-from . import actions_body, actions_crawl, actions_move  # noqa: F401
+from . import actions_body, actions_crawl, actions_move  # noqa: E402, F401  (imported to register)

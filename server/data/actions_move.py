@@ -459,6 +459,7 @@ MOVE_ACTIONS = {
     "march": march, "tiptoe": tiptoe, "sneak": sneak, "limp": limp, "carry": carry, "stumble": stumble,
     "jog_in_place": jog_in_place, "zigzag": zigzag, "walk_diagonal": walk_diagonal,
     "stairs_up": stairs_up, "stairs_down": stairs_down, "step_over": step_over, "spin": spin,
-    "jumping_jacks": jumping_jacks, "jump_over": jump_over, "jump_backward": jump_backward, "jump_turn": jump_turn, "jump_sideways": jump_sideways, "skip": skip,
+    "jumping_jacks": jumping_jacks, "jump_over": jump_over, "jump_backward": jump_backward, "jump_turn": jump_turn,
+    "jump_sideways": jump_sideways, "skip": skip,
 }
 ACTIONS.update(MOVE_ACTIONS)

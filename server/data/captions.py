@@ -28,7 +28,8 @@ PHRASES = {
     "run": (["runs forward", "is running forward fast", "sprints forward"], ["dashes ahead", "runs quickly ahead"]),
     "walk_backward": (["walks backward {speed}", "is walking backwards {speed}", "steps backward {speed}"],
                       ["moves backwards on foot {speed}", "retreats walking backward {speed}"]),
-    "start_stop": (["starts walking and then stops", "walks a few steps and stops"], ["begins to walk, then comes to a halt", "sets off on foot and soon halts"]),
+    "start_stop": (["starts walking and then stops", "walks a few steps and stops"],
+                   ["begins to walk, then comes to a halt", "sets off on foot and soon halts"]),
     "side_step": (["side steps to the {side}", "steps sideways to the {side}", "shuffles to the {side}"],
                   ["moves sideways toward the {side}", "sidesteps {side}ward"]),
     "turn": (["turns {degrees} degrees to the {side}", "turns around to the {side} by {degrees} degrees",
@@ -49,7 +50,8 @@ PHRASES = {
     "punch": (["punches with the {hand} hand {count}", "throws {count_n} punches with the {hand} fist",
                "boxes with the {hand} hand {count}"],
               ["strikes forward with the {hand} fist {count}", "jabs using the {hand} hand {count}"]),
-    "clap": (["claps {count}", "claps the hands {count}", "is clapping {count}"], ["applauds {count}", "claps their hands together {count}"]),
+    "clap": (["claps {count}", "claps the hands {count}", "is clapping {count}"],
+             ["applauds {count}", "claps their hands together {count}"]),
     "throw": (["throws something with the {hand} hand", "throws a ball with the {hand} arm"],
               ["tosses an object using the {hand} hand", "pitches with the {hand} arm"]),
     "reach_up": (["reaches up with the {hand} hand", "stretches the {hand} arm up to reach something"],
@@ -285,7 +287,9 @@ def tag(text: str) -> str:
     pronouns = {"someone", "their"}
     out = []
     for word in text.replace(",", " ").split():
-        pos = "DET" if word in determiners else "PRON" if word in pronouns else "ADP" if word in {"to", "with", "on", "in", "at", "by", "of"} \
-            else "NUM" if word.isdigit() else "NOUN" if word in {"person", "man", "woman", "figure", "human", "hand", "arm", "leg"} else "OTHER"
+        pos = ("DET" if word in determiners else "PRON" if word in pronouns
+               else "ADP" if word in {"to", "with", "on", "in", "at", "by", "of"}
+               else "NUM" if word.isdigit()
+               else "NOUN" if word in {"person", "man", "woman", "figure", "human", "hand", "arm", "leg"} else "OTHER")
         out.append(f"{word}/{pos}")
     return " ".join(out)

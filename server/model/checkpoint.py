@@ -112,7 +112,8 @@ def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
     if missing:
         problems.append(f"missing keys: {', '.join(missing[:10])}" + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
     if unexpected:
-        problems.append(f"unexpected keys: {', '.join(unexpected[:10])}" + (f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else ""))
+        more = f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else ""
+        problems.append(f"unexpected keys: {', '.join(unexpected[:10])}{more}")
     if wrong_shape:
         problems.append(f"shapes differ: {', '.join(wrong_shape[:10])}")
     if problems:

@@ -84,9 +84,9 @@ def _linears_inference(x, weights):
 
 
 def _fuse(linears) -> nn.Linear:
-    fused = nn.Linear(linears[0].in_features, sum(l.out_features for l in linears), bias=False)
+    fused = nn.Linear(linears[0].in_features, sum(linear.out_features for linear in linears), bias=False)
     with torch.no_grad():
-        fused.weight.copy_(torch.cat([l.weight for l in linears], dim=0))
+        fused.weight.copy_(torch.cat([linear.weight for linear in linears], dim=0))
     return fused
 
 

@@ -356,7 +356,8 @@ class MotionGPT:
         every frame outside the mask comes back unchanged."""
         positions = validate_positions(joints)
         if not 0 < mask_start < mask_end < len(positions):
-            raise ValueError(f"the mask [{mask_start}, {mask_end}) must lie inside the motion's frames 1..{len(positions) - 1} with known frames on both sides")
+            raise ValueError(f"the mask [{mask_start}, {mask_end}) must lie inside the motion's frames "
+                             f"1..{len(positions) - 1} with known frames on both sides")
         sampling = sampling or Sampling()
         sampling.validate()
         features, frame = self._features_of(positions)

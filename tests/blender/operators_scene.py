@@ -40,7 +40,7 @@ if rig_spec == "metarig":
     bpy.ops.object.armature_human_metarig_add()
     obj = bpy.context.object
 else:
-    obj = build_armature(rig_spec, name="Mixamo")  # noqa: F821 (BUILD_CODE defines it)
+    obj = build_armature(rig_spec, name="Mixamo")
 bpy.ops.object.mode_set(mode="OBJECT")
 obj.select_set(True)
 bpy.context.view_layer.objects.active = obj

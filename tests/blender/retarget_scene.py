@@ -21,10 +21,10 @@ import numpy as np
 
 stage, jobs_path = sys.argv[1], sys.argv[2]
 sys.path.insert(0, stage)
-from motiongpt import keys as blender_keys  # noqa: E402
-from motiongpt import rig as blender_rig  # noqa: E402
-from motiongpt.retarget.motion import Motion  # noqa: E402
-from motiongpt.retarget.transfer import foot_contacts, motion_from_pose, pose_from_motion  # noqa: E402
+from motiongpt import keys as blender_keys
+from motiongpt import rig as blender_rig
+from motiongpt.retarget.motion import Motion
+from motiongpt.retarget.transfer import foot_contacts, motion_from_pose, pose_from_motion
 
 
 jobs = json.load(open(jobs_path))
