@@ -9,7 +9,6 @@ no length), and only after checking here, independently of the server, that the 
 does break that documented rule. Every other failure counts.
 """
 
-import json
 import math
 import os
 import re

@@ -160,7 +160,7 @@ def test_eight_clients_lose_nothing_and_memory_comes_back(server, clip):
     assert len(known) == len(set(known))
     assert abandoned >= 1  # the mix did include abandoned waits
     # Every job the server created ended exactly once, with a reason when not done.
-    assert all(len(lines) == 1 for lines in ends.values()), [l[0].string for l in ends.values() if len(l) > 1]
+    assert all(len(lines) == 1 for lines in ends.values()), [lines[0].string for lines in ends.values() if len(lines) > 1]
     assert set(known) <= set(ends)
     strangers = {job_id: lines[0] for job_id, lines in ends.items() if job_id not in known}
     assert len(strangers) == abandoned, [line.string for line in strangers.values()]
