@@ -345,6 +345,16 @@ def test_the_host_header_must_name_this_server(server, host, status):
         assert job.status_code == 400
 
 
+def test_the_names_a_server_answers_to():
+    from server.app import served_hosts
+
+    assert served_hosts("127.0.0.1", 8765) == {"127.0.0.1:8765", "localhost:8765", "[::1]:8765"}
+    assert served_hosts("::1", 8765) == served_hosts("localhost", 8765) == served_hosts("127.0.0.1", 8765)
+    assert served_hosts("192.168.1.5", 80, ["Box.local"]) == {"192.168.1.5:80", "192.168.1.5", "box.local:80", "box.local"}
+    assert served_hosts("fe80::1", 9000) == {"[fe80::1]:9000"}
+    assert served_hosts("0.0.0.0", 8765) is None  # any address: the required token guards it
+
+
 def test_token_file_and_environment(tmp_path, monkeypatch):
     from server.cli import _serve_token, build_parser
 
