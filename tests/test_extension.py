@@ -12,11 +12,6 @@ from harness.blender import RESULT_MARKER, run_in_blender
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def extension_zip(tmp_path_factory):
-    return addon_build.build_extension(tmp_path_factory.mktemp("dist"))
-
-
 def test_zip_holds_the_addon_and_the_motion_core_only(extension_zip):
     names = zipfile.ZipFile(extension_zip).namelist()
     assert {"blender_manifest.toml", "__init__.py", "retarget/__init__.py", "retarget/humanml3d.py"} <= set(names)

@@ -19,7 +19,6 @@ from harness.blender import RESULT_MARKER
 from tests.models import small_model
 from harness.rigs import BUILD_CODE, humanoid, to_json
 from tests.servers import Server
-from harness import extension as addon_build
 
 REPO = Path(__file__).resolve().parent.parent
 SCENE = (Path(__file__).parent / "blender" / "operators_scene.py").read_text()
@@ -28,11 +27,6 @@ GAP = (15, 40)  # frames the scene script clears and asks In-between to fill
 # Bones keyed in Euler rotation (the metarig's shoulders are YXZ bones; the rest of
 # both rigs are quaternion bones). Each rig has 22 keyed bones.
 EULER_BONES = {"metarig": {"shoulder.L", "shoulder.R"}, "mixamo": set()}
-
-
-@pytest.fixture(scope="module")
-def extension_zip(tmp_path_factory):
-    return addon_build.build_extension(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
