@@ -9,11 +9,13 @@ the descriptions and checked by the server before a job exists (server/app.py)."
 
 from typing import Annotated, Literal
 
+import numpy as np
+
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
 from retarget.contract import (FRAMES_PER_TOKEN, MAX_FRAMES, MAX_TEXT_CHARS, MIN_FRAMES, MIN_INBETWEEN_FRAMES,
                                MIN_INPUT_FRAMES, MODEL_FPS, WIRE_FORMAT)
-from retarget.skeleton import JOINT_NAMES
+from retarget.skeleton import JOINT_NAMES, rest_positions
 
 MAX_TEXT = MAX_TEXT_CHARS
 MAX_SAMPLES = 8
@@ -140,6 +142,24 @@ class InbetweenRequest(Sampling):
 
 InbetweenRequest.__doc__ = InbetweenRequest.__doc__.format(
     MIN_INBETWEEN_FRAMES=MIN_INBETWEEN_FRAMES, MAX_FRAMES=MAX_FRAMES, FRAMES_PER_TOKEN=FRAMES_PER_TOKEN)
+
+
+def _example_motion(frames: int = 20) -> dict:
+    """A short motion for the schema's examples: the rest pose, feet on the floor,
+    gliding forward 2 cm a frame."""
+    pose = rest_positions()
+    pose[:, 1] -= pose[:, 1].min()
+    glide = np.arange(frames)[:, None, None] * np.array([0.0, 0.0, 0.02])
+    return {"format": WIRE_FORMAT, "fps": float(MODEL_FPS), "positions": np.round(pose[None] + glide, 3).tolist()}
+
+
+# Request examples for the schema (and so for its readers and for fuzzers' first cases).
+EXAMPLES = {
+    "GenerateRequest": {"text": "a person walks forward", "frames": 40, "seed": 1},
+    "CaptionRequest": {"motion": _example_motion()},
+    "PredictRequest": {"motion": _example_motion(), "frames": 20},
+    "InbetweenRequest": {"motion": _example_motion(), "mask_start": 8, "mask_end": 12, "text": "a person walks"},
+}
 
 
 # --- responses -----------------------------------------------------------------------------

@@ -147,8 +147,9 @@ REQUEST_BODIES = (api.GenerateRequest, api.CaptionRequest, api.PredictRequest, a
 
 
 def body_schema(model) -> dict:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
+        "examples": {"example": {"value": api.EXAMPLES[model.__name__]}}}}}}
 
 
 def _wire(joints: np.ndarray) -> dict:
