@@ -19,11 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/ is not installed
 
 from harness.extension import build_extension
 from tests.servers import Server
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:

@@ -19,15 +19,14 @@ import sys
 import bpy
 import numpy as np
 
-stage, jobs_path = sys.argv[1], sys.argv[2]
-sys.path.insert(0, stage)
+sys.path.insert(0, sys.argv[1])  # the staged extension
 from motiongpt import keys as blender_keys
 from motiongpt import rig as blender_rig
 from motiongpt.retarget.motion import Motion
 from motiongpt.retarget.transfer import foot_contacts, motion_from_pose, pose_from_motion
 
 
-jobs = json.load(open(jobs_path))
+jobs = json.load(open(sys.argv[2]))
 motions = {}
 for name, path in jobs["motions"].items():
     data = np.load(path)
