@@ -1,14 +1,15 @@
 """Writing a Pose into actions, in bulk: one `keyframe_points.add` + `foreach_set` per
 channel, never one keyframe_insert per key.
 
-Blender 4.4+ (and 5.x, which has no `action.fcurves`) keeps F-curves in the channelbag
-of a slot on a keyframe strip; 4.2 and 4.3 keep them on the action. Rotations are
-written in each bone's own rotation mode (quaternion, axis-angle or any Euler order),
-so the user's rig is not switched to another mode behind their back.
+Where the F-curves live (on the action, or in a slot's channelbag) is actions.py's
+business. Rotations are written in each bone's own rotation mode (quaternion,
+axis-angle or any Euler order), so the user's rig is not switched to another mode
+behind their back.
 """
 
 import numpy as np
 
+from . import actions
 from .retarget.rotation import matrix_to_euler, quat_make_continuous, quat_to_axis_angle, quat_to_matrix, unwrap_euler
 from .retarget.transfer import Pose
 
@@ -53,33 +54,6 @@ def pose_channels(obj, pose: Pose):
     return channels
 
 
-class ChannelStore:
-    """The F-curves one object's animation lives in, on any supported Blender."""
-
-    def __init__(self, action, obj, create_slot: bool):
-        self.action = action
-        self.slot = None
-        if hasattr(action, "layers"):
-            anim = obj.animation_data
-            slot = None if create_slot or anim is None else getattr(anim, "action_slot", None)
-            if slot is None:
-                slot = action.slots.new(id_type="OBJECT", name=obj.name)
-            layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
-            strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
-            self.slot = slot
-            self.fcurves = strip.channelbag(slot, ensure=True).fcurves
-            self._group_keyword = "group_name"
-        else:
-            self.fcurves = action.fcurves
-            self._group_keyword = "action_group"
-
-    def find(self, path: str, index: int):
-        return self.fcurves.find(path, index=index)
-
-    def new(self, path: str, index: int, group: str):
-        return self.fcurves.new(path, index=index, **{self._group_keyword: group})
-
-
 def _fill(curve, frames: np.ndarray, values: np.ndarray) -> None:
     """Append keys (frames, values) to `curve` in one batch."""
     points = curve.keyframe_points
@@ -96,25 +70,19 @@ def keyframe_pose(obj, pose: Pose, frame_start: int = 1, action_name: str | None
     frame_start, and assign it. Returns the action. Nothing is left behind on failure.
 
     Keys are one frame apart: resample the motion to the scene's frame rate first."""
-    import bpy
-
     channels = pose_channels(obj, pose)
     frames = np.arange(pose.frames, dtype=np.float64) + frame_start
-    action = bpy.data.actions.new(action_name or f"{obj.name} motion")
+    store = actions.new_object_action(obj, action_name or f"{obj.name} motion")
     try:
-        store = ChannelStore(action, obj, create_slot=True)
         for path, index, group, values in channels:
             curve = store.new(path, index, group)
             _fill(curve, frames, values)
             curve.update()
     except Exception:
-        bpy.data.actions.remove(action)
+        actions.remove(store.action)
         raise
-    anim = obj.animation_data or obj.animation_data_create()
-    anim.action = action
-    if store.slot is not None:
-        anim.action_slot = store.slot
-    return action
+    actions.assign(obj, store.action, store.slot)
+    return store.action
 
 
 def _frozen(curve, start: float, end: float):
@@ -181,7 +149,7 @@ def replace_keys(obj, action, pose: Pose, frame_start: int) -> None:
     what it was, the bone's current value one frame before and after it."""
     frames = np.arange(pose.frames, dtype=np.float64) + frame_start
     first, last = float(frames[0]), float(frames[-1])
-    store = ChannelStore(action, obj, create_slot=False)
+    store = actions.ObjectChannels(action, obj, new_slot=False)
     channels = pose_channels(obj, pose)
     # Group the channels by property so rotations stay continuous with the keys before.
     by_property = {}

@@ -13,8 +13,8 @@ import bpy
 
 from . import jobs, server_process
 from .client import Client, ServerError, Unreachable
-from .preferences import preferences
-from .tasks import EXPORT_FORMATS, export_action, prepare_caption, prepare_continue, prepare_generate, prepare_inbetween
+from .preferences import EXPORT_FORMATS, preferences
+from .tasks import export_action, prepare_caption, prepare_continue, prepare_generate, prepare_inbetween
 
 
 def _client(context) -> Client:

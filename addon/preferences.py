@@ -3,9 +3,15 @@ per-scene settings the panel edits."""
 
 import bpy
 
-from .tasks import EXPORT_FORMATS
-
 DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+
+# The formats tasks.export_action writes. Here, with the settings that offer them, so the
+# preferences (loaded first, and by anything that needs a setting) import no task code.
+EXPORT_FORMATS = (
+    ("SMPL_BVH", "BVH (SMPL skeleton)", "The motion on the SMPL-22 skeleton as BVH, Y up"),
+    ("SMPL_NPZ", "SMPL parameters (npz)", "SMPL poses, translation and joints, as the research code reads them"),
+    ("ARMATURE_BVH", "BVH (this armature)", "The armature's own bones, through Blender's BVH exporter"),
+)
 
 
 class MotionGPTPreferences(bpy.types.AddonPreferences):

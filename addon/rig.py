@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from . import actions
 from .retarget.mapping import MappingError, map_bones, validate_bone_map
 from .retarget.rig import Rig
 from .retarget.transfer import Pose, pose_from_matrices
@@ -62,8 +63,8 @@ def rig_of(obj) -> Rig:
     )
 
 
-def stored_bone_map(obj):
-    """The map stored on the armature, or None."""
+def stored_bone_map(obj, rig: Rig | None = None):
+    """The map stored on the armature, or None (`rig`: the armature's, if already read)."""
     text = _armature(obj).get(BONE_MAP_PROPERTY)
     if not text:
         return None
@@ -71,13 +72,15 @@ def stored_bone_map(obj):
         bone_map = json.loads(text)
     except (TypeError, json.JSONDecodeError) as error:
         raise MappingError(f"the stored bone map of {obj.name!r} is not valid JSON ({error})") from None
-    return validate_bone_map(rig_of(obj), bone_map)
+    return validate_bone_map(rig if rig is not None else rig_of(obj), bone_map)
 
 
-def bone_map_of(obj) -> dict:
-    """The stored map if there is one (checked against the bones), else the detected one."""
-    stored = stored_bone_map(obj)
-    return stored if stored is not None else map_bones(rig_of(obj))
+def bone_map_of(obj, rig: Rig | None = None) -> dict:
+    """The stored map if there is one (checked against the bones), else the detected one
+    (`rig`: the armature's, if already read: reading it again would only repeat the work)."""
+    rig = rig if rig is not None else rig_of(obj)
+    stored = stored_bone_map(obj, rig)
+    return stored if stored is not None else map_bones(rig)
 
 
 def store_bone_map(obj, bone_map: dict) -> None:
@@ -86,21 +89,24 @@ def store_bone_map(obj, bone_map: dict) -> None:
     _armature(obj)[BONE_MAP_PROPERTY] = json.dumps(clean)
 
 
-def sample_pose(obj, action, frame_start, frame_end, bone_map) -> Pose:
+def sample_pose(obj, action, frame_start, frame_end, bone_map, rig: Rig | None = None) -> Pose:
     """The pose an action gives the armature on frames frame_start..frame_end
     (inclusive), read from Blender's evaluated bones, so constraints and bones outside
-    the map count. The object's action, slot and the scene frame are restored."""
+    the map count. The object's action, slot and the scene frame are restored.
+    `rig`: the armature's, if already read (the same Rig object lets retargeting reuse
+    its binding)."""
     data = _armature(obj)
     import bpy
 
     frame_start, frame_end = int(frame_start), int(frame_end)
     if frame_end < frame_start:
         raise ValueError(f"frame range {frame_start}..{frame_end} is empty")
-    clean = validate_bone_map(rig_of(obj), bone_map)
+    rig = rig if rig is not None else rig_of(obj)
+    clean = validate_bone_map(rig, bone_map)
     scene = bpy.context.scene
-    anim = obj.animation_data or obj.animation_data_create()
-    saved_action = anim.action
-    saved_slot = getattr(anim, "action_slot", None)
+    if obj.animation_data is None:
+        obj.animation_data_create()
+    saved = actions.assignment(obj)
     saved_frame = scene.frame_current, scene.frame_subframe
     names = list(clean.values())
     count = len(data.bones)
@@ -110,9 +116,8 @@ def sample_pose(obj, action, frame_start, frame_end, bone_map) -> Pose:
     matrices = np.empty((len(frames), len(names), 4, 4))
     buffer = np.empty(count * 16, dtype=np.float32)
     try:
-        if action is not None and anim.action is not action:
-            anim.action = action
-            _assign_slot(anim, action, obj)
+        if action is not None and obj.animation_data.action != action:
+            actions.assign(obj, action)
         for t, frame in enumerate(frames):
             scene.frame_set(frame)
             evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
@@ -120,20 +125,8 @@ def sample_pose(obj, action, frame_start, frame_end, bone_map) -> Pose:
             # foreach_get gives each matrix column by column.
             matrices[t] = np.swapaxes(buffer.reshape(count, 4, 4)[picked], -1, -2)
     finally:
-        if anim.action is not saved_action:
-            anim.action = saved_action
-        if saved_slot is not None and getattr(anim, "action_slot", None) != saved_slot:
-            anim.action_slot = saved_slot
+        actions.restore(obj, saved)
         scene.frame_set(saved_frame[0], subframe=saved_frame[1])
     fps = scene.render.fps / scene.render.fps_base
-    return pose_from_matrices(rig_of(obj), clean, matrices, fps)
+    return pose_from_matrices(rig, clean, matrices, fps)
 
-
-def _assign_slot(anim, action, obj):
-    """Blender 4.4+: an assigned action also needs a slot for this object."""
-    if not hasattr(anim, "action_slot") or anim.action_slot is not None:
-        return
-    for slot in getattr(action, "slots", ()):
-        if slot.target_id_type == "OBJECT":
-            anim.action_slot = slot
-            return
