@@ -4,15 +4,17 @@
     panel.py         the sidebar panel, server status, bone-map box
     operators.py     motiongpt.generate / inbetween / continue_motion / caption / export /
                      cancel / server_start / server_stop
-    tasks.py         what each operator reads from and writes to the scene
+    tasks.py         what each operator does: read the scene once (a snapshot), plan in
+                     pure code (retarget/plan.py), write once
+    actions.py       actions, slots, layers and channelbags, for every Blender version
     jobs.py          a server job on a worker thread; client.py its HTTP calls
     keys.py          bulk keyframe writing; rig.py reads armatures and their bone maps
     body.py          an SMPL body mesh in the scene
     server_process.py  starting and stopping a local model server
 
 The motion core (`retarget`, pure numpy) is copied into this package when the
-extension is built (see harness/extension.py), so it is imported relatively and the extension
-needs nothing outside its own folder.
+extension is built (see harness/extension.py), so it is imported relatively and the
+extension needs nothing outside its own folder.
 """
 
 import bpy
