@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/ is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/retarget.py must not shadow retarget/
 
 from benchmarks.retarget import best_time, metarig
-from tests.motions import smooth_random_motion
+from harness.motions import smooth_random_motion
 
 FRAMES = 196
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/ is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/retarget.py must not shadow retarget/
 
-from tests.motions import smooth_random_motion
+from harness.motions import smooth_random_motion
 
 FRAMES = 196
 

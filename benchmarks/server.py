@@ -22,8 +22,8 @@ from server.model.motiongpt import MotionGPT, Sampling
 from server.model.store import save_model_dir
 from server.model.tokenizer import train_tokenizer
 from server.model.vqvae import VQVAEConfig
-from tests.models import caption_corpus
-from tests.test_server import Server
+from harness.models import caption_corpus
+from harness.server import Server
 
 T5 = dict(d_model=256, d_ff=1024, d_kv=32, num_heads=8, num_layers=4, num_decoder_layers=4,
           feed_forward_proj="gated-gelu", dropout_rate=0.0)

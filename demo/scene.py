@@ -19,10 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/ is not installed
-
 from harness.extension import build_extension
-from tests.servers import Server
+from harness.server import Server
 
 REPO = Path(__file__).resolve().parent.parent
 

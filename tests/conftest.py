@@ -44,6 +44,6 @@ def extension_zip(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory):
     """A small MotionGPT with the real architecture and tokenizer and fresh weights."""
-    from tests.models import small_model as build
+    from harness.models import small_model as build
 
     return build(tmp_path_factory.mktemp("small-model"))

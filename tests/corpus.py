@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from retarget.humanml3d import features_from_joints
-from tests.motions import smooth_random_joints
+from harness.motions import smooth_random_joints
 
 _ACTIONS = ["walks forward", "turns around", "waves", "jumps", "squats", "kicks"]
 

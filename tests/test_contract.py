@@ -10,8 +10,8 @@ import pytest
 from retarget import contract
 from retarget.contract import INSTRUCTIONS, TASKS, motion_string, prompt
 from server.train.tasks import make_example
-from tests.models import small_model
-from tests.motions import smooth_random_joints
+from harness.models import small_model
+from harness.motions import smooth_random_joints
 
 MOTION = re.compile(r"(<motion_id_\d+>)+")
 

@@ -6,7 +6,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 
 from server.model.decoding import MotionDecoder
 from server.model.motiongpt import Cancelled, MotionGrammar, Sampling, grammar_chooser
-from tests.models import small_model
+from harness.models import small_model
 
 PROMPTS = ["Generate motion: a person walks forward", "Generate motion: a person jumps quickly",
            "Predict motion: a person turns to the left"]

@@ -15,7 +15,7 @@ from retarget.humanml3d import joints_from_features
 from retarget.motion import Motion
 from retarget.rotation import quat_rotate
 from harness.blender import RESULT_MARKER, run_in_blender
-from tests.motions import smooth_random_joints, smooth_random_motion
+from harness.motions import smooth_random_joints, smooth_random_motion
 
 DATA = Path(__file__).parent / "data"
 FEATURES = DATA / "hml3d_012314_features.npy"

@@ -14,7 +14,7 @@ from retarget.humanml3d import (
 )
 from retarget.rotation import quat_about_axis, quat_rotate
 from retarget.skeleton import bone_lengths_of, BONE_LENGTHS
-from tests.motions import smooth_random_joints
+from harness.motions import smooth_random_joints
 
 DATA = Path(__file__).parent / "data"
 # The published features have 170 rows, made from 171 frames of joints; the joints the

@@ -134,7 +134,7 @@ def test_a_caption_asks_tick_before_every_token_and_stops_when_cancelled(tmp_pat
 
     from retarget.humanml3d import joints_from_features
     from server.app import _caption_with_ticks
-    from tests.models import small_model
+    from harness.models import small_model
 
     model = small_model(tmp_path)
     joints = joints_from_features(np.load(Path(__file__).parent / "data" / "hml3d_012314_features.npy"))[:81]

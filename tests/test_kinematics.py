@@ -9,7 +9,7 @@ from retarget import rotation as R
 from retarget.humanml3d import joints_from_features
 from retarget.kinematics import forward_kinematics, inverse_kinematics
 from retarget.skeleton import REST_OFFSETS, bone_lengths_of, rest_positions
-from tests.motions import smooth_random_motion
+from harness.motions import smooth_random_motion
 
 DATA = Path(__file__).parent / "data"
 rng = np.random.default_rng(7)

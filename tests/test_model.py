@@ -15,7 +15,7 @@ from server.model.checkpoint import CheckpointError
 from server.model.motiongpt import Sampling
 from server.model.store import load_model_dir, load_official, save_model_dir
 from server.model.vqvae import VQVAE
-from tests.models import SMALL_T5, small_model
+from harness.models import SMALL_T5, small_model
 
 DATA = Path(__file__).parent / "data"
 
@@ -49,7 +49,7 @@ def release(tmp_path_factory):
     from transformers import T5Config, T5ForConditionalGeneration
 
     from server.model.tokenizer import train_tokenizer
-    from tests.models import caption_corpus
+    from harness.models import caption_corpus
 
     folder = tmp_path_factory.mktemp("release")
     t5_dir = folder / "flan-t5"

@@ -16,9 +16,9 @@ import pytest
 from retarget.formats import read_motion
 from server.model.store import save_model_dir
 from harness.blender import RESULT_MARKER
-from tests.models import small_model
+from harness.models import small_model
 from harness.rigs import BUILD_CODE, humanoid, to_json
-from tests.servers import Server
+from harness.server import Server
 
 REPO = Path(__file__).resolve().parent.parent
 SCENE = (Path(__file__).parent / "blender" / "operators_scene.py").read_text()

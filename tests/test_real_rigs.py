@@ -39,7 +39,7 @@ from retarget.motion import Motion
 from retarget.rig import Rig, rig_from_chain
 from retarget.skeleton import JOINT_INDEX, JOINT_NAMES
 from retarget.transfer import retarget
-from tests.motions import smooth_random_motion
+from harness.motions import smooth_random_motion
 
 RIGS = Path(__file__).resolve().parent / "data" / "rigs"
 

@@ -22,7 +22,7 @@ from retarget.transfer import (
     retarget,
 )
 from retarget.rotation import quat_to_matrix
-from tests.motions import smooth_random_motion
+from harness.motions import smooth_random_motion
 from harness.rigs import as_rig, humanoid, to_blender
 
 

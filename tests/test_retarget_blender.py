@@ -21,7 +21,7 @@ from retarget.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
 from retarget.transfer import foot_skating
 from harness import extension as addon_build
 from harness.blender import run_in_blender
-from tests.motions import smooth_random_motion
+from harness.motions import smooth_random_motion
 from harness.rigs import BUILD_CODE, humanoid, to_blender, to_json
 
 REPO = Path(__file__).resolve().parent.parent

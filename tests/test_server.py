@@ -14,8 +14,8 @@ from retarget.formats.wire import motion_to_wire
 from retarget.humanml3d import joints_from_features
 from retarget.motion import Motion
 from server.model.store import save_model_dir
-from tests.models import small_model
-from tests.servers import Server, free_port
+from harness.models import small_model
+from harness.server import Server, free_port
 
 DATA = Path(__file__).parent / "data"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import Server
+from harness.server import Server
 
 try:
     import schemathesis
@@ -80,7 +80,7 @@ if schemathesis is not None:
 @pytest.fixture(scope="module")
 def fuzzed_server(tmp_path_factory):
     from server.model.store import save_model_dir
-    from tests.models import small_model
+    from harness.models import small_model
 
     folder = tmp_path_factory.mktemp("fuzz")
     model_dir = save_model_dir(small_model(folder), folder / "model")

@@ -213,7 +213,7 @@ def test_bvh_conversion_maps_joints_by_name(tmp_path):
     from retarget.formats import write_motion
     from retarget.motion import Motion
     from server.data.cmu import convert_bvh
-    from tests.motions import smooth_random_joints
+    from harness.motions import smooth_random_joints
 
     joints = smooth_random_joints(frames=40, seed=2)
     motion = Motion.from_positions(joints, fps=20.0)

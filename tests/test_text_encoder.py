@@ -15,7 +15,7 @@ from server.model.motiongpt import MotionGPT, Sampling
 from server.model.store import load_model_dir, save_model_dir
 from server.model.text_encoder import SentenceEncoder, split_prompt
 from server.model.tokenizer import train_tokenizer
-from tests.models import SMALL_T5, SMALL_VAE, caption_corpus
+from harness.models import SMALL_T5, SMALL_VAE, caption_corpus
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,25 @@ def cached_clip_codes(vae, clips: list[Clip], max_codes: int, folder: Path) -> l
     return coded
 
 
+def remember_cached(embedder, texts, folder: Path) -> None:
+    """The sentence encoder's states of `texts`, computed once and kept in the run's
+    folder for its next start (minutes on a CPU for a corpus's captions); keyed by the
+    texts and the encoder's name."""
+    import hashlib
+
+    texts = sorted(set(texts))
+    key = hashlib.sha256("\n".join([embedder.encoder.name, *texts]).encode()).hexdigest()[:16]
+    path = folder / f"text-states-{key}.pt"
+    if path.is_file():
+        embedder.kept.update(torch.load(path, weights_only=True))
+        return
+    embedder.remember(texts)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save({t: embedder.kept[t] for t in texts}, partial)
+    partial.replace(path)
+
+
 def build_examples(coded, clips, indices, seed: int, epoch: int, codebook_size: int, train: dict):
     prompts, answers = [], []
     weights = {task: train[task] for task in TASKS}
@@ -153,7 +172,8 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         # Every caption's sentence-encoder states, once: the encoder is frozen, so a
         # step only looks them up (quoted captions are texts of their own).
         captions = {caption for clip in clips for caption in clip.captions}
-        model.prompt_embedder.remember(captions | ({f'"{c}"' for c in captions} if train["quote"] > 0 else set()))
+        texts = captions | ({f'"{c}"' for c in captions} if train["quote"] > 0 else set())
+        remember_cached(model.prompt_embedder, texts, out / "cache")
     lm = model.lm.to(processes.device)
     wrapped = processes.wrap(lm)
     optimizer = ScheduledOptimizer(lm.parameters(), train)
