@@ -23,7 +23,7 @@ class Unreachable(ServerError):
     """Nothing answers at the server's address."""
 
 
-class Cancelled(RuntimeError):
+class JobCancelled(RuntimeError):
     """The user cancelled the job."""
 
 
@@ -95,13 +95,13 @@ class Client:
     def run(self, task: str, body: dict, on_progress=None, should_cancel=None) -> dict:
         """Submit `task` ("generate", "caption", "predict", "inbetween"), wait for it and
         return its result. `should_cancel()` is asked between polls; when it says yes
-        the server job is cancelled and Cancelled is raised."""
+        the server job is cancelled and JobCancelled is raised."""
         job = self._request("POST", f"/v1/{task}", body)
         deadline = time.monotonic() + self.timeout
         while job["state"] in ("queued", "running"):
             if should_cancel is not None and should_cancel():
                 self._cancel_quietly(job["id"])
-                raise Cancelled("cancelled")
+                raise JobCancelled("cancelled")
             if time.monotonic() > deadline:
                 self._cancel_quietly(job["id"])
                 raise ServerError(f"the server did not finish the {task} job within {self.timeout:g} s "
@@ -111,7 +111,7 @@ class Client:
             time.sleep(POLL_SECONDS)
             job = self._request("GET", f"/v1/jobs/{job['id']}")
         if job["state"] == "cancelled":
-            raise Cancelled("the job was cancelled on the server")
+            raise JobCancelled("the job was cancelled on the server")
         if job["state"] != "done":
             raise ServerError(f"the {task} job failed on the server: {job.get('error') or job['state']}")
         if on_progress is not None:

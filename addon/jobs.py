@@ -8,7 +8,7 @@ since timers and modal handlers do not run there.
 
 import threading
 
-from .client import Cancelled
+from .client import JobCancelled
 
 
 class Job:
@@ -42,7 +42,7 @@ class Job:
     def run_here(self) -> "Job":
         try:
             self.result = self._work(self._report, self._cancel.is_set)
-        except Cancelled:
+        except JobCancelled:
             self.cancelled = True
         except Exception as error:  # reported to the user by the operator
             self.error = error

@@ -66,7 +66,7 @@ MOTION_LENGTH = (f"{MIN_INPUT_FRAMES} to {MAX_INPUT_FRAMES} frames once resample
                  f"floor((frames - 1) * {MODEL_FPS:g} / fps) + 1")
 
 
-class Motion(Strict):
+class MotionIn(Strict):
     """A motion in the wire format: joint positions on the SMPL-22 skeleton (metres, Y
     up, +Z forward) with local joint rotations (w, x, y, z). Every frame has the 22 SMPL
     joints in `joint_names` order. It must have MOTION_LENGTH, and bones
@@ -86,11 +86,11 @@ class Motion(Strict):
                                                  description="frames x 3, optional on input")
 
 
-Motion.__doc__ = Motion.__doc__.replace("MOTION_LENGTH", MOTION_LENGTH)
+MotionIn.__doc__ = MotionIn.__doc__.replace("MOTION_LENGTH", MOTION_LENGTH)
 
 
-class InbetweenMotion(Motion):
-    """A motion to fill a gap in: as Motion, with {MIN_INBETWEEN_FRAMES} to {MAX_FRAMES} frames once resampled to
+class InbetweenMotion(MotionIn):
+    """A motion to fill a gap in: as MotionIn, with {MIN_INBETWEEN_FRAMES} to {MAX_FRAMES} frames once resampled to
     the model's 20 fps."""
 
     positions: list[Annotated[list[Point], Field(min_length=JOINTS, max_length=JOINTS)]] = Field(
@@ -102,7 +102,7 @@ class InbetweenMotion(Motion):
 InbetweenMotion.__doc__ = InbetweenMotion.__doc__.format(MIN_INBETWEEN_FRAMES=MIN_INBETWEEN_FRAMES, MAX_FRAMES=MAX_FRAMES)
 
 
-class Sampling(Strict):
+class SamplingOptions(Strict):
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="same seed, same result")
     top_k: StrictInt = Field(50, ge=1, le=1000, description="sample among the k most likely tokens")
     temperature: float = Field(1.0, ge=MIN_TEMPERATURE, le=100,
@@ -110,7 +110,7 @@ class Sampling(Strict):
     greedy: StrictBool = Field(False, description="always take the most likely token (ignores top_k and temperature)")
 
 
-class GenerateRequest(Sampling):
+class GenerateRequest(SamplingOptions):
     text: Text = Field(description="what the motion shows")
     frames: Annotated[int, Field(ge=MIN_FRAMES, le=MAX_FRAMES), BeforeValidator(_whole_number)] | None = Field(
         None, description=f"length at {MODEL_FPS:g} fps, {MIN_FRAMES} to {MAX_FRAMES} (rounded down to "
@@ -119,16 +119,16 @@ class GenerateRequest(Sampling):
 
 
 class CaptionRequest(Strict):
-    motion: Motion
+    motion: MotionIn
 
 
-class PredictRequest(Sampling):
-    motion: Motion
+class PredictRequest(SamplingOptions):
+    motion: MotionIn
     frames: StrictInt = Field(ge=MIN_FRAMES, le=MAX_FRAMES, description=f"frames to add at {MODEL_FPS:g} fps")
     text: Text | None = Field(None, description="optional steering text")
 
 
-class InbetweenRequest(Sampling):
+class InbetweenRequest(SamplingOptions):
     """The motion, once resampled to 20 fps, must have {MIN_INBETWEEN_FRAMES} to {MAX_FRAMES}
     frames; the gap [mask_start, mask_end) is counted in those frames, must have a frame on
     each side (mask_end < frames) and must leave at least one {FRAMES_PER_TOKEN}-frame token

@@ -103,7 +103,7 @@ def _invalid(field: tuple, message: str, rule: str) -> HTTPException:
     return HTTPException(422, detail=[{"loc": ["body", *field], "msg": message, "type": rule}])
 
 
-def _check_motion_length(motion: api.Motion, field: tuple, least: int, most: int) -> int:
+def _check_motion_length(motion: api.MotionIn, field: tuple, least: int, most: int) -> int:
     """The motion's frame count at the model's 20 fps, computed without resampling;
     422 outside [least, most]."""
     frames = api.resampled_frames(len(motion.positions), motion.fps)
@@ -127,7 +127,7 @@ def _check_mask(start: int, end: int, frames: int) -> None:
                                       f"{(tokens - 1) * FRAMES_PER_TOKEN}-{frames - 1} outside it, or use generate", api.RULE_MASK)
 
 
-def _positions_at_model_fps(motion: api.Motion) -> np.ndarray:
+def _positions_at_model_fps(motion: api.MotionIn) -> np.ndarray:
     """Wire motion -> joint positions at 20 fps (runs in the conversion pool)."""
     data = {"format": motion.format, "fps": motion.fps, "joint_names": motion.joint_names, "positions": motion.positions}
     frames = len(motion.positions)
@@ -355,7 +355,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
     async def in_pool(function, *args):
         return await asyncio.get_running_loop().run_in_executor(conversions, function, *args)
 
-    async def positions_of(motion: api.Motion) -> np.ndarray:
+    async def positions_of(motion: api.MotionIn) -> np.ndarray:
         try:
             return await in_pool(_positions_at_model_fps, motion)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
@@ -397,7 +397,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
             jobs.cancel(job.id, reason="the client waiting for it went away")
         return job_response(job)
 
-    def sampling(request: api.Sampling):
+    def sampling(request: api.SamplingOptions):
         from .model.motiongpt import Sampling
 
         return Sampling(greedy=request.greedy, top_k=request.top_k, temperature=float(request.temperature))

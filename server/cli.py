@@ -23,7 +23,7 @@ def _convert(args) -> None:
         betas = _parse_betas(args.betas)
         motion = read_motion(args.input, source_format)
         # Imported here: smplx needs torch, and no other conversion may load it.
-        from server.body import write_smpl_mesh
+        from server.smpl_mesh import write_smpl_mesh
 
         arrays = write_smpl_mesh(motion, args.output, args.smpl_model, betas, gender=args.gender)
         print(f"{args.output}: {motion.frames} frames of a {arrays['vertices'].shape[1]}-vertex SMPL body "

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retarget.body import load_smpl_model, shaped
+from retarget.smpl_model import load_smpl_model, shaped
 from retarget.formats import read_motion, write_motion
 from harness import extension as addon_build
 from harness.blender import RESULT_MARKER, run_in_blender
@@ -135,7 +135,7 @@ import bpy
 import numpy as np
 stage, model_path, motion_path, betas = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 sys.path.insert(0, stage)
-from motiongpt import body
+from motiongpt import smpl_body as body
 from motiongpt.retarget.formats import read_motion
 bpy.ops.wm.read_factory_settings(use_empty=True)
 motion = read_motion(motion_path, "bvh")

@@ -9,7 +9,7 @@ import pytest
 
 from retarget import contract
 from retarget.contract import INSTRUCTIONS, TASKS, motion_string, prompt
-from server.train.tasks import make_example
+from server.train.examples import make_example
 from harness.models import small_model
 from harness.motions import smooth_random_joints
 

@@ -187,13 +187,13 @@ def test_the_schema_documents_answers_limits_and_results(server):
     for method in ("get", "delete"):
         assert {"200", "400", "401", "404"} <= set(spec["paths"]["/v1/jobs/{job_id}"][method]["responses"])
     schemas = spec["components"]["schemas"]
-    positions = schemas["Motion"]["properties"]["positions"]
+    positions = schemas["MotionIn"]["properties"]["positions"]
     assert positions["minItems"] == MIN_INPUT_FRAMES
     assert positions["items"]["minItems"] == positions["items"]["maxItems"] == 22
     assert positions["items"]["items"]["minItems"] == positions["items"]["items"]["maxItems"] == 3
     assert schemas["InbetweenMotion"]["properties"]["positions"]["minItems"] == MIN_INBETWEEN_FRAMES
     assert "20 fps" in positions["description"]
-    assert len(schemas["Motion"]["properties"]["joint_names"]["const"]) == 22
+    assert len(schemas["MotionIn"]["properties"]["joint_names"]["const"]) == 22
     assert schemas["Sampling" if "Sampling" in schemas else "GenerateRequest"]["properties"]["temperature"]["minimum"] == 1e-3
     assert schemas["GenerateRequest"]["properties"]["greedy"]["type"] == "boolean"
     motions = schemas["JobResult"]["properties"]["motions"]["anyOf"][0]

@@ -24,7 +24,7 @@ from .config import TRAIN_DEFAULTS
 from .corpus import Clip, load_clips
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
                    write_digest)
-from .tasks import INSTRUCTION_CHOICES, make_example
+from .examples import INSTRUCTION_CHOICES, make_example
 from .vq import load_vq_dir
 
 DEFAULTS = {

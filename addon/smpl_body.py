@@ -3,14 +3,14 @@ shape and skin weights, parented to an armature with one bone per SMPL joint, th
 motion retargeted onto that armature and keyed.
 
 The model file is the user's own (SMPL is licensed separately); it is read with
-numpy only (retarget/body.py), so nothing beyond Blender is needed. Blender skins
+numpy only (retarget/smpl_model.py), so nothing beyond Blender is needed. Blender skins
 with the model's weights exactly as SMPL does; SMPL's pose correctives (posedirs)
 are not applied here (`motiongpt convert --to smpl-mesh` includes them).
 """
 
 import numpy as np
 
-from .retarget.body import SMPL_JOINT_NAMES, body_bone_map, load_smpl_model, shaped
+from .retarget.smpl_model import SMPL_JOINT_NAMES, body_bone_map, load_smpl_model, shaped
 from .retarget.motion import Motion
 from .retarget.transfer import pose_from_motion
 from .keys import keyframe_pose

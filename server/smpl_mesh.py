@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retarget.body import load_smpl_model, smpl_parameters
+from retarget.smpl_model import load_smpl_model, smpl_parameters
 from retarget.formats import write_atomically
 from retarget.motion import Motion
 
