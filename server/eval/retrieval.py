@@ -131,15 +131,10 @@ def save_evaluator(model: MotionTextRetrieval, config: dict, mean, std, director
 def load_evaluator(directory, sentences: SentenceEncoder | None = None) -> Evaluator:
     from safetensors.torch import load_file
 
-    from server.model.checkpoint import CheckpointError, load_strict
+    from server.model.checkpoint import load_strict, read_stage_config
 
     directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise CheckpointError(f"{directory}: not a retrieval model (no config.json; train one with `motiongpt train retrieval`)")
-    config = json.loads(config_path.read_text())
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{directory}: unknown format {config.get('format')!r} (expected {FORMAT!r})")
+    config = read_stage_config(directory, FORMAT, "a retrieval model", "motiongpt train retrieval")
     model = MotionTextRetrieval(**config["model"])
     load_strict(model, load_file(str(directory / "retrieval.safetensors")), "the retrieval model")
     return Evaluator(model, np.load(directory / "mean.npy"), np.load(directory / "std.npy"), sentences)

@@ -119,3 +119,19 @@ def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
     if problems:
         raise CheckpointError(f"{what} does not match the checkpoint: " + "; ".join(problems))
     module.load_state_dict(state, strict=True)
+
+
+def read_stage_config(directory, expected_format: str, what: str, command: str) -> dict:
+    """A trained stage's config.json (the motion tokenizer's, the evaluator's), checked
+    for its format; `what` and `command` name the stage in the error."""
+    import json
+    from pathlib import Path
+
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory}: not {what} (no config.json; train one with `{command}`)")
+    config = json.loads(config_path.read_text())
+    if config.get("format") != expected_format:
+        raise CheckpointError(f"{directory}: unknown format {config.get('format')!r} (expected {expected_format!r})")
+    return config

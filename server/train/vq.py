@@ -142,15 +142,10 @@ def save_vq_dir(vae: VQVAE, mean: np.ndarray, std: np.ndarray, directory) -> Pat
 def load_vq_dir(directory) -> tuple[VQVAE, np.ndarray, np.ndarray]:
     from safetensors.torch import load_file
 
-    from server.model.checkpoint import CheckpointError, load_strict
+    from server.model.checkpoint import load_strict, read_stage_config
 
     directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise CheckpointError(f"{directory}: not a trained motion tokenizer (no config.json; train one with `motiongpt train vq`)")
-    config = json.loads(config_path.read_text())
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{directory}: unknown format {config.get('format')!r} (expected {FORMAT!r})")
+    config = read_stage_config(directory, FORMAT, "a trained motion tokenizer", "motiongpt train vq")
     vae = VQVAE(VQVAEConfig(**config["vae"]))
     load_strict(vae, load_file(str(directory / "vae.safetensors")), "the VQ-VAE")
     return vae.eval(), np.load(directory / "mean.npy"), np.load(directory / "std.npy")
