@@ -156,25 +156,6 @@ def _wire(joints: np.ndarray) -> dict:
     return motion_to_wire(CoreMotion.from_positions(joints, float(MODEL_FPS)))
 
 
-def _caption_with_ticks(model, positions: np.ndarray, tick) -> str:
-    """model.caption, asking `tick()` before every decoded token: progress, and a
-    cancelled job stops within one token. The language model is called once per token,
-    so a hook on its forward call is a per-token hook; it is removed afterwards."""
-    from server.model.decoding import Cancelled
-
-    def before_token(_module, _inputs):
-        if tick():
-            raise Cancelled()
-
-    lm = getattr(model, "lm", None)
-    handle = lm.register_forward_pre_hook(before_token) if hasattr(lm, "register_forward_pre_hook") else None
-    try:
-        return model.caption(positions)
-    finally:
-        if handle is not None:
-            handle.remove()
-
-
 # --- the ASGI guard: Host, token, body size, one log line per response ---------------------
 
 
@@ -444,7 +425,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
         positions = await positions_of(body.motion)
 
         def work(tick):
-            return {"captions": [_caption_with_ticks(model, positions, tick)]}
+            return {"captions": [model.caption(positions, should_stop=tick)]}
 
         return await submit(Job("caption", work, CAPTION_MAX_TOKENS, len(positions)), wait, request)
 

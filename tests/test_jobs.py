@@ -133,7 +133,6 @@ def test_a_caption_asks_tick_before_every_token_and_stops_when_cancelled(tmp_pat
     import numpy as np
 
     from retarget.humanml3d import joints_from_features
-    from server.app import _caption_with_ticks
     from harness.models import small_model
 
     model = small_model(tmp_path)
@@ -145,9 +144,8 @@ def test_a_caption_asks_tick_before_every_token_and_stops_when_cancelled(tmp_pat
         return len(ticks) >= 3
 
     with pytest.raises(Cancelled):
-        _caption_with_ticks(model, joints, tick)
+        model.caption(joints, should_stop=tick)
     assert len(ticks) == 3
     counted = []
-    caption = _caption_with_ticks(model, joints, lambda: counted.append(1) and False)
+    caption = model.caption(joints, should_stop=lambda: counted.append(1) and False)
     assert isinstance(caption, str) and len(counted) >= 1
-    assert not model.lm._forward_pre_hooks  # the hook is gone afterwards

@@ -24,7 +24,7 @@ from retarget.humanml3d import FPS, canonical_transform, features_from_joints, j
 from retarget.motion import validate_positions
 from retarget.rotation import quat_conj, quat_rotate
 
-from .decoding import Cancelled, MotionDecoder  # noqa: F401  (Cancelled is part of this API)
+from .decoding import Cancelled, MotionDecoder
 from .text_encoder import PromptEmbedder, SentenceEncoder
 from .vqvae import VQVAE, VQVAEConfig
 
@@ -93,6 +93,19 @@ class TextOnly(LogitsProcessor):
 
     def __call__(self, input_ids, scores):
         scores[:, self.lo:self.hi] = float("-inf")
+        return scores
+
+
+class StopWhenAsked(LogitsProcessor):
+    """Asks `should_stop()` at every step of Hugging Face's generate (which has no other
+    per-token hook) and stops decoding with Cancelled when it says so."""
+
+    def __init__(self, should_stop):
+        self.should_stop = should_stop
+
+    def __call__(self, input_ids, scores):
+        if self.should_stop():
+            raise Cancelled("decoding was cancelled")
         return scores
 
 
@@ -316,15 +329,19 @@ class MotionGPT:
         codes = self.motion_tokens(prompt("text_to_motion", text=text), tokens, sampling, seed, should_stop=should_stop)
         return self.features_from_codes(codes)
 
-    def caption(self, joints) -> str:
-        """Motion -> text (greedy, as the release captions)."""
+    def caption(self, joints, should_stop=None) -> str:
+        """Motion -> text (greedy, as the release captions). `should_stop()` is asked
+        before every token (cancellation and progress)."""
         features, _ = self._features_of(joints)
         codes = self.codes_from_features(_crop_to_tokens(features, self.frames_per_token, keep="start"))
         asked = prompt("motion_to_text", motion=motion_string(codes, self.codebook_size))
+        processors = [TextOnly(self.first_code_id, self.codebook_size + 3)]
+        if should_stop is not None:
+            processors.insert(0, StopWhenAsked(should_stop))
         with torch.inference_mode():
             out = self.lm.generate(**self._encode_prompt(asked), do_sample=False, num_beams=1,
                                    max_new_tokens=CAPTION_MAX_TOKENS, pad_token_id=self.tokenizer.pad_token_id,
-                                   logits_processor=LogitsProcessorList([TextOnly(self.first_code_id, self.codebook_size + 3)]))
+                                   logits_processor=LogitsProcessorList(processors))
         return self.tokenizer.decode(out[0], skip_special_tokens=True).strip()
 
     def predict(self, joints, frames: int, text: str | None = None, seed: int = 0,
