@@ -1,11 +1,14 @@
 """Stage 2: the T5 language model over text and motion tokens.
 
-The corpus's motions are first turned into codes by the stage-1 tokenizer (once, at
-the start, for four frame offsets of every clip: a cheap augmentation), a SentencePiece
-text tokenizer is trained on the training captions (offline, here), and T5 learns the
-task mix of tasks.py with the ordinary sequence-to-sequence cross-entropy.
+The corpus's motions are first turned into codes by the stage-1 tokenizer (once per
+run, for four frame offsets of every clip: a cheap augmentation), a SentencePiece text
+tokenizer is trained on the training captions (offline, here), and T5 learns the task
+mix of examples.py with the ordinary sequence-to-sequence cross-entropy. A later stage
+starts from a model directory instead (model.init), and may read its prompts through a
+pretrained sentence encoder (model.text_encoder).
 
     motiongpt train lm --config server/train/configs/lm-small.toml --out runs/lm
+    motiongpt train lm --config server/train/configs/lm-text.toml --out runs/lm-text
 
 The result, runs/lm/model, is a model directory the server and `motiongpt info` load.
 """
