@@ -75,7 +75,7 @@ def clip_codes(vae, clips: list[Clip], max_codes: int, batch: int = 64) -> list[
     return [[found[(n, o)] for o in range(step) if (n, o) in found] for n in range(len(clips))]
 
 
-def cached_clip_codes(vae, clips: list[Clip], max_codes: int, folder: Path) -> list[list[np.ndarray]]:
+def cached_clip_codes(vae, clips: list[Clip], max_codes: int, folder: Path, write: bool = True) -> list[list[np.ndarray]]:
     """clip_codes, kept in the run's folder for the next start of the same run (the run
     directory refuses another configuration, so the corpus and the tokenizer are the
     same; the clip names and the tokenizer's weights are checked all the same)."""
@@ -90,14 +90,15 @@ def cached_clip_codes(vae, clips: list[Clip], max_codes: int, folder: Path) -> l
     if path.is_file():
         return [[np.asarray(v) for v in variants] for variants in torch.load(path, weights_only=False)]
     coded = clip_codes(vae, clips, max_codes)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save(coded, partial)
-    partial.replace(path)
+    if write:  # one process writes (under DDP every rank computes the same codes)
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        torch.save(coded, partial)
+        partial.replace(path)
     return coded
 
 
-def remember_cached(embedder, texts, folder: Path) -> None:
+def remember_cached(embedder, texts, folder: Path, write: bool = True) -> None:
     """The sentence encoder's states of `texts`, computed once and kept in the run's
     folder for its next start (minutes on a CPU for a corpus's captions); keyed by the
     texts and the encoder's name."""
@@ -110,10 +111,11 @@ def remember_cached(embedder, texts, folder: Path) -> None:
         embedder.kept.update(torch.load(path, weights_only=True))
         return
     embedder.remember(texts)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save({t: embedder.kept[t] for t in texts}, partial)
-    partial.replace(path)
+    if write:  # one process writes (under DDP every rank computes the same states)
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        torch.save({t: embedder.kept[t] for t in texts}, partial)
+        partial.replace(path)
 
 
 def build_examples(coded, clips, indices, seed: int, epoch: int, codebook_size: int, train: dict):
@@ -176,14 +178,14 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         # step only looks them up (quoted captions are texts of their own).
         captions = {caption for clip in clips for caption in clip.captions}
         texts = captions | ({f'"{c}"' for c in captions} if train["quote"] > 0 else set())
-        remember_cached(model.prompt_embedder, texts, out / "cache")
+        remember_cached(model.prompt_embedder, texts, out / "cache", write=processes.main)
     lm = model.lm.to(processes.device)
     wrapped = processes.wrap(lm)
     optimizer = ScheduledOptimizer(lm.parameters(), train)
     state = {"model": lm, "optimizer": optimizer}
     step = run.resume(state)
 
-    coded = cached_clip_codes(vae, clips, train["max_codes"], out / "cache")
+    coded = cached_clip_codes(vae, clips, train["max_codes"], out / "cache", write=processes.main)
     validation = _validation_batch(model, data["dir"], train, processes.device)
     schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
