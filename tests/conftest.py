@@ -47,3 +47,13 @@ def small_model(tmp_path_factory):
     from harness.models import small_model as build
 
     return build(tmp_path_factory.mktemp("small-model"))
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory):
+    """That small model saved as a model directory, for the servers the tests start."""
+    from server.model.store import save_model_dir
+    from harness.models import small_model as build
+
+    folder = tmp_path_factory.mktemp("small-model-dir")
+    return save_model_dir(build(folder), folder / "model")

@@ -13,17 +13,14 @@ import requests
 from retarget.formats.wire import motion_to_wire
 from retarget.humanml3d import joints_from_features
 from retarget.motion import Motion
-from server.model.store import save_model_dir
-from harness.models import small_model
 from harness.server import Server, free_port
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("server")
-    return save_model_dir(small_model(folder), folder / "model")
+def model_dir(small_model_dir):
+    return small_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,6 @@ from retarget.contract import MAX_FRAMES, MAX_TEXT_CHARS, MIN_INBETWEEN_FRAMES, 
 from retarget.formats.wire import motion_to_wire
 from retarget.humanml3d import joints_from_features
 from retarget.motion import Motion
-from server.model.store import save_model_dir
-from harness.models import small_model
 from harness.server import Server
 
 DATA = Path(__file__).parent / "data"
@@ -35,9 +33,8 @@ JOB_LINE = re.compile(r"^job [0-9a-f]{32} task=\w+ .*state=(done|failed|cancelle
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hardening")
-    return save_model_dir(small_model(folder), folder / "model")
+def model_dir(small_model_dir):
+    return small_model_dir
 
 
 @pytest.fixture(scope="module")

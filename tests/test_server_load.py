@@ -18,8 +18,6 @@ import requests
 from retarget.formats.wire import motion_to_wire
 from retarget.humanml3d import joints_from_features
 from retarget.motion import Motion
-from server.model.store import save_model_dir
-from harness.models import small_model
 from harness.server import Server
 
 DATA = Path(__file__).parent / "data"
@@ -31,10 +29,8 @@ END_LINE = re.compile(r"^job (?P<id>[0-9a-f]{32}) task=(?P<task>\w+) .*state=(?P
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("load")
-    model_dir = save_model_dir(small_model(folder), folder / "model")
-    running = Server(model_dir, "--threads", "1").wait_ready()
+def server(small_model_dir):
+    running = Server(small_model_dir, "--threads", "1").wait_ready()
     yield running
     running.stop()
 

@@ -379,16 +379,21 @@ def raise_arms(rng, seconds):
     return segment
 
 
+def raise_guard(a: dict, amount: np.ndarray) -> None:
+    """A boxer's guard, both fists up in front of the chin, weighted by `amount` (T,)."""
+    for side in (LEFT, RIGHT):
+        _arm(a, side, "fwd")[:] += np.radians(60) * amount
+        _arm(a, side, "elev")[:] += np.radians(50) * amount
+        _arm(a, side, "elbow")[:] += np.radians(110) * amount
+
+
 def punch(rng, seconds):
     hand, sides = _sides(rng, both_ok=False)
     count = int(rng.integers(1, 5))
     segment, t = new_segment("punch", {"hand": hand, "count": count}, 0.8 + 0.55 * count + 0.6)
     a = segment.angles
     guard = pose.envelope(t, t[-1], 0.4)
-    for side in (LEFT, RIGHT):
-        _arm(a, side, "fwd")[:] += np.radians(60) * guard
-        _arm(a, side, "elev")[:] += np.radians(50) * guard
-        _arm(a, side, "elbow")[:] += np.radians(110) * guard
+    raise_guard(a, guard)
     strikes = sum(pose.bump(t, 0.6 + 0.55 * k, 0.6 + 0.55 * k + 0.4) for k in range(count))
     side = sides[0]
     _arm(a, side, "fwd")[:] += np.radians(30) * strikes

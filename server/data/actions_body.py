@@ -31,6 +31,7 @@ from .actions import (
     SIDE_NAMES,
     TOES_DOWN,
     _arm,
+    raise_guard,
     _side,
     draw_size,
     draw_tempo,
@@ -639,10 +640,7 @@ def boxing_combo(rng, seconds):
     segment, t = new_segment("boxing_combo", {"hand": SIDE_NAMES[lead], "count": rounds}, 0.7 + 1.6 * rounds + 0.6)
     a = segment.angles
     guard = pose.envelope(t, t[-1], 0.4)
-    for side in (LEFT, RIGHT):
-        _arm(a, side, "fwd")[:] += np.radians(60) * guard
-        _arm(a, side, "elev")[:] += np.radians(50) * guard
-        _arm(a, side, "elbow")[:] += np.radians(110) * guard
+    raise_guard(a, guard)
     for leg in LEG:
         a[f"knee_{leg}"] += np.radians(15) * guard
         a[f"hip_{leg}"] += np.radians(10) * guard
