@@ -75,15 +75,19 @@ class ServerJobOperator:
         auto = (prefs.auto_start, prefs.server_program, prefs.server_model, prefs.server_url)
         request = self._request
 
+        # A request that needs several server jobs (a shot's blocks) brings its own
+        # run(client, report_progress, should_cancel); the others are one job.
+        run = getattr(request, "run", None) or (lambda c, p, s: c.run(request.task, request.body, p, s))
+
         def work(report_progress, should_cancel):
             try:
-                return client.run(request.task, request.body, report_progress, should_cancel)
+                return run(client, report_progress, should_cancel)
             except Unreachable:
                 if not auto[0]:
                     raise
                 server_process.start(auto[1], auto[3], auto[2])
                 server_process.wait_until_ready(client, should_cancel=should_cancel)
-                return client.run(request.task, request.body, report_progress, should_cancel)
+                return run(client, report_progress, should_cancel)
 
         self._job = jobs.Job(request.label, work)
         jobs.active["job"] = self._job
