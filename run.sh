@@ -6,22 +6,43 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# The first python of version $1 (e.g. 3.13): $PYTHON311 / $PYTHON313 (and $PYTHON for
+# 3.11), pythonX.Y on PATH, pyenv's versions, python3. Prints nothing when there is none.
 find_python() {
-    for candidate in "${PYTHON:-}" python3.11 python3; do
+    local want=$1 variable="PYTHON${1/./}" candidate
+    local candidates=("${!variable:-}")
+    [ "$want" = 3.11 ] && candidates+=("${PYTHON:-}")
+    candidates+=("python$want")
+    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$want".*/bin/python"$want"; do
+        candidates+=("$candidate")
+    done
+    candidates+=(python3)
+    for candidate in "${candidates[@]}"; do
         [ -n "$candidate" ] || continue
         if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+            "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$want'.split('.'))))" 2>/dev/null </dev/null; then
             echo "$candidate"
             return
         fi
     done
-    echo "run.sh: Python 3.11 is required (the bpy wheel exists only for 3.11); set PYTHON=/path/to/python3.11" >&2
-    exit 1
+}
+
+require_python() {
+    local found
+    found=$(find_python "$1")
+    if [ -z "$found" ]; then
+        echo "run.sh: $2 needs Python $1, which is not on this machine: install it (e.g. \`pyenv install $1\`," \
+             "or your system's python$1 package) or set PYTHON${1/./}=/path/to/python$1" >&2
+        exit 1
+    fi
+    echo "$found"
 }
 
 setup() {
     if [ ! -x .venv/bin/python ]; then
-        "$(find_python)" -m venv .venv
+        local python
+        python=$(require_python 3.11 "The project (the bpy wheel of its main environment)")
+        "$python" -m venv .venv
     fi
     # Reinstall only when the dependency declaration changed.
     local want have
@@ -34,14 +55,25 @@ setup() {
         .venv/bin/python -m pip install --quiet --disable-pip-version-check "${extra[@]}" -e ".[dev]"
         echo "$want" > .venv/.setup-stamp
     fi
-    # Blender 4.2 LTS as a module, in its own environment inside .venv: the tests run
-    # the extension on it as well as on the 5.0 wheel the main environment has.
-    if [ ! -f .venv/blender-4.2/.ready ]; then
-        rm -rf .venv/blender-4.2
-        .venv/bin/python -m venv .venv/blender-4.2
-        .venv/blender-4.2/bin/python -m pip install --quiet --disable-pip-version-check "bpy==4.2.0"
-        touch .venv/blender-4.2/.ready
-    fi
+    # Every other Blender the tests run the extension on, each as a module in its own
+    # environment inside .venv (harness/blender_versions.txt; the main one is .venv itself).
+    # The .ready stamp holds the installed wheel, so a new pin reinstalls.
+    local version requirement python_version environment python
+    while read -r version requirement python_version environment; do
+        [ "$environment" = .venv ] && continue
+        [ "$(cat "$environment/.ready" 2>/dev/null || true)" = "$requirement" ] && continue
+        if [ -x "$environment/bin/python" ] &&
+            [ "bpy==$("$environment/bin/python" -c 'import importlib.metadata as m; print(m.version("bpy"))' 2>/dev/null </dev/null)" = "$requirement" ]; then
+            echo "$requirement" > "$environment/.ready"  # installed before the stamp held the wheel
+            continue
+        fi
+        python=$(require_python "$python_version" "Blender $version ($requirement)")
+        echo "run.sh: installing Blender $version ($requirement, about 400 MB) into $environment" >&2
+        rm -rf "$environment"
+        "$python" -m venv "$environment" </dev/null
+        "$environment/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement" </dev/null
+        echo "$requirement" > "$environment/.ready"
+    done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' harness/blender_versions.txt)
 }
 
 case "${1:-}" in

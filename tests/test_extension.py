@@ -1,13 +1,16 @@
 """The extension, built and validated with Blender's own tool, installed into a
-temporary user resource folder and enabled in real Blender."""
+temporary user resource folder and enabled in real Blender: every version users run
+(harness/blender_versions.txt)."""
 
+import subprocess
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from harness import extension as addon_build
-from harness.blender import RESULT_MARKER, run_in_blender
+from harness.blender import BLENDERS, MAIN, RESULT_MARKER, run_in_blender
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,7 +25,7 @@ INSTALL = f"""
 import json, os, sys
 import bpy
 zip_path, user_dir = sys.argv[1], sys.argv[2]
-result = {{}}
+result = {{"version": bpy.app.version_string}}
 bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
 module = "bl_ext.user_default.motiongpt"
 result["enabled"] = module in bpy.context.preferences.addons
@@ -39,10 +42,29 @@ print("{RESULT_MARKER}" + json.dumps(result))
 """
 
 
-def test_installs_and_enables_in_blender(extension_zip, tmp_path):
+def test_the_main_environment_has_the_listed_blender():
+    """pyproject.toml pins the main environment's bpy; the version list names the same wheel."""
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert MAIN.requirement in declared["dev"] and MAIN.requirement in declared["blender"]
+    assert sorted(b.version for b in BLENDERS) == ["4.2", "4.5", "5.0", "5.3"]
+
+
+@pytest.mark.parametrize("blender", BLENDERS, ids=lambda b: b.version)
+def test_each_blenders_own_tool_validates_the_zip(blender, extension_zip):
+    """The zip was built by the main environment's tool; every Blender's own validator accepts it."""
+    blender.require()
+    process = subprocess.run([blender.python, str(blender.extension_tool()), "validate", str(extension_zip)],
+                             capture_output=True, text=True)
+    assert process.returncode == 0, process.stdout + process.stderr
+
+
+@pytest.mark.parametrize("blender", BLENDERS, ids=lambda b: b.version)
+def test_installs_and_enables_in_blender(blender, extension_zip, tmp_path):
     user = tmp_path / "user"
     user.mkdir()
-    result = run_in_blender(INSTALL, str(extension_zip), str(user), env={"BLENDER_USER_RESOURCES": str(user)})
+    result = run_in_blender(INSTALL, str(extension_zip), str(user), env={"BLENDER_USER_RESOURCES": str(user)},
+                            blender=blender)
+    assert result.pop("version").startswith(blender.version + ".")
     assert result == {
         "enabled": True,
         "server_url": "http://127.0.0.1:8765",
