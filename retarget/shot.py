@@ -29,15 +29,20 @@ the caller keeps their earlier placement (place_blocks(keep=...)), in which case
 the block's and its joins' frames change.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .contract import FRAMES_PER_TOKEN, MODEL_FPS
-from .plan import InbetweenPlan
+from .contract import FRAMES_PER_TOKEN, MAX_FRAMES, MAX_TEXT_CHARS, MIN_FRAMES, MIN_INBETWEEN_FRAMES, MODEL_FPS
+from .motion import validate_positions
+from .path import rotate_ground, facing_yaw, follow_path, path_error
+from .plan import CONTEXT_SECONDS, InbetweenPlan
+from .skeleton import JOINT_COUNT
 
 SEAM_SECONDS = 0.4  # frames rewritten around a seam where two blocks abut, half on each side
 MIN_FILL_SECONDS = 2 * FRAMES_PER_TOKEN / MODEL_FPS  # a gap shorter than this is widened into its blocks
+HEADING_SECONDS = 0.5  # a block's start and end facing: the mean over this long (a walk's facing sways step to step)
 
 
 # --- blocks -------------------------------------------------------------------------------
@@ -78,17 +83,59 @@ class Block:
 
 
 def model_frames(block: Block, fps: float) -> int:
-    """Frames the model writes for the block (at MODEL_FPS): its duration, at least
-    one more frame so resampling covers its last scene frame."""
-    raise NotImplementedError
+    """Frames the model writes for the block (at MODEL_FPS): enough whole tokens to
+    cover its last scene frame."""
+    needed = math.ceil((block.length - 1) * MODEL_FPS / fps - 1e-6) + 1
+    return max(MIN_FRAMES, math.ceil(needed / FRAMES_PER_TOKEN) * FRAMES_PER_TOKEN)
+
+
+def _scene_frames(seconds: float, fps: float) -> int:
+    return max(1, math.ceil(seconds * fps - 1e-6))
+
+
+def _check_fps(fps) -> float:
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"the scene's frame rate must be a positive number, got {fps!r}")
+    return float(fps)
 
 
 def validate(blocks, fps: float) -> tuple:
     """The blocks sorted by start, or ValueError with one line: an overlap (naming both
     blocks and their frames), an empty text, a length outside the model's limits
-    (MIN_FRAMES..MAX_FRAMES at MODEL_FPS), a name used twice, a block too short for its
-    joins, or `continues` on the first block."""
-    raise NotImplementedError
+    (MIN_FRAMES..MAX_FRAMES at MODEL_FPS), a name used twice, or `continues` on the
+    first block. (Blocks too short for their joins are refused by build_plan.)"""
+    fps = _check_fps(fps)
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("the shot has no prompt blocks")
+    seen = set()
+    for block in blocks:
+        if not isinstance(block, Block):
+            raise ValueError(f"a prompt block must be a Block, got {type(block).__name__}")
+        if not block.name:
+            raise ValueError("every prompt block needs a name")
+        if block.name in seen:
+            raise ValueError(f"two prompt blocks are named {block.name!r}")
+        seen.add(block.name)
+        if not isinstance(block.text, str) or not block.text.strip():
+            raise ValueError(f"{block.describe()} has no text")
+        if len(block.text) > MAX_TEXT_CHARS:
+            raise ValueError(f"{block.describe()} has {len(block.text)} characters of text: at most {MAX_TEXT_CHARS}")
+        for what in ("start", "length", "seed"):
+            if not isinstance(getattr(block, what), (int, np.integer)) or isinstance(getattr(block, what), bool):
+                raise ValueError(f"block {block.name!r}: {what} must be a whole number, got {getattr(block, what)!r}")
+        if block.length / fps < MIN_FRAMES / MODEL_FPS - 1e-9 or model_frames(block, fps) > MAX_FRAMES:
+            raise ValueError(f"{block.describe()} is {block.length / fps:.2f} s long: a block runs from "
+                             f"{MIN_FRAMES / MODEL_FPS:g} to {MAX_FRAMES / MODEL_FPS:g} s")
+        if block.path is not None and (len(block.path) < 2 or len(block.path[0]) != 3):
+            raise ValueError(f"{block.describe()}: its path must be at least 2 points (x, y, z)")
+    ordered = tuple(sorted(blocks, key=lambda b: (b.start, b.end)))
+    for before, after in zip(ordered[:-1], ordered[1:]):
+        if after.start < before.end:
+            raise ValueError(f"{after.describe()} overlaps {before.describe()}: move or shorten one of them")
+    if ordered[0].continues:
+        raise ValueError(f"{ordered[0].describe()} is the first block: it has nothing to continue")
+    return ordered
 
 
 # --- the build plan -------------------------------------------------------------------------
@@ -135,20 +182,79 @@ class BuildPlan:
     last: int
 
     def join_after(self, index: int) -> Join | None:
-        raise NotImplementedError
+        return self.joins[index] if index < len(self.joins) else None
 
     def join_before(self, index: int) -> Join | None:
-        raise NotImplementedError
+        return self.joins[index - 1] if index > 0 else None
 
     def kept(self, index: int) -> range:
         """The block's scene frames that are its own in the built shot (not rewritten by
         a join)."""
-        raise NotImplementedError
+        before, after = self.join_before(index), self.join_after(index)
+        block = self.blocks[index]
+        return range(before.b if before else block.start, (after.a if after else block.last) + 1)
+
+    def index_of(self, name: str) -> int:
+        for k, block in enumerate(self.blocks):
+            if block.name == name:
+                return k
+        raise KeyError(name)
+
+
+def _model_window(first: int, last: int, fps: float) -> int:
+    """Model frames of scene frames first..last resampled to MODEL_FPS covering `last`."""
+    return math.ceil((last - first) * MODEL_FPS / fps - 1e-6) + 1
 
 
 def build_plan(blocks, fps: float) -> BuildPlan:
-    """The plan for building `blocks` (validated) at scene rate `fps`."""
-    raise NotImplementedError
+    """The plan for building `blocks` (validated) at scene rate `fps`. Raises ValueError
+    (one line) for a block too short to keep frames of its own between its joins, or a
+    gap longer than the model can in-between."""
+    blocks = validate(blocks, fps)
+    fps = float(fps)
+    half_seam = max(1, round(SEAM_SECONDS * fps / 2))
+    min_fill = _scene_frames(MIN_FILL_SECONDS, fps)
+    token = _scene_frames(FRAMES_PER_TOKEN / MODEL_FPS, fps)
+    ends = []  # (a, b) of each join
+    for before, after in zip(blocks[:-1], blocks[1:]):
+        gap = after.start - before.end
+        if gap == 0:
+            ends.append((before.last - half_seam, after.start + half_seam))
+        else:
+            widen = max(0, min_fill - gap)
+            ends.append((before.last - widen // 2, after.start + (widen - widen // 2)))
+    # Each block keeps at least a token (plus the kept frame itself) of its own frames
+    # between its joins: the context every join needs on that side.
+    for k, block in enumerate(blocks):
+        lo = ends[k - 1][1] if k > 0 else block.start
+        hi = ends[k][0] if k < len(ends) else block.last
+        if hi - lo + 1 < token + 1:
+            joined = 2 if 0 < k < len(blocks) - 1 else 1
+            needed = math.ceil((token + 1) / fps * 100) / 100 + joined * (SEAM_SECONDS / 2)
+            raise ValueError(f"{block.describe()} is too short to join its neighbours: it needs about {needed:.2f} s")
+    context = round(CONTEXT_SECONDS * fps)
+    joins = []
+    for k, (a, b) in enumerate(ends):
+        lo = ends[k - 1][1] if k > 0 else blocks[k].start
+        hi = ends[k + 1][0] if k + 1 < len(ends) else blocks[k + 1].last
+        first, last = max(lo, a - context), min(hi, b + context)
+        # The model reads at most MAX_FRAMES: trim the context evenly if the window is longer.
+        while _model_window(first, last, fps) > MAX_FRAMES and (first < a - token or last > b + token):
+            if a - first >= last - b and first < a - token:
+                first += 1
+            elif last > b + token:
+                last -= 1
+            else:
+                first += 1
+        if _model_window(first, last, fps) > MAX_FRAMES:
+            raise ValueError(f"the gap between {blocks[k].describe()} and {blocks[k + 1].describe()} is "
+                             f"{(b - a - 1) / fps:.1f} s: at most {(MAX_FRAMES - 3 * FRAMES_PER_TOKEN) / MODEL_FPS:g} s can be filled")
+        if _model_window(first, last, fps) < MIN_INBETWEEN_FRAMES:  # cannot happen with a token each side; kept as the contract's check
+            raise ValueError(f"the join of {blocks[k].describe()} and {blocks[k + 1].describe()} is too short to in-between")
+        joins.append(Join(k, k + 1, a, b, first, last, blocks[k + 1].start > blocks[k].end))
+    generate = tuple(k for k, b in enumerate(blocks) if not b.continues)
+    continued = tuple(k for k, b in enumerate(blocks) if b.continues)
+    return BuildPlan(blocks, fps, generate, continued, tuple(joins), blocks[0].start, blocks[-1].last)
 
 
 @dataclass(frozen=True)
@@ -168,12 +274,49 @@ class EditPlan:
     removed: tuple = field(default=())
 
 
+def _ranges(frames) -> tuple:
+    """Sorted integer frames -> merged inclusive (first, last) ranges."""
+    frames = np.unique(np.asarray(sorted(frames), dtype=np.int64))
+    if not len(frames):
+        return ()
+    breaks = np.flatnonzero(np.diff(frames) > 1)
+    starts = np.concatenate([[frames[0]], frames[breaks + 1]])
+    stops = np.concatenate([frames[breaks], [frames[-1]]])
+    return tuple((int(a), int(b)) for a, b in zip(starts, stops))
+
+
+def _join_key(plan: BuildPlan, join: Join) -> tuple:
+    return (plan.blocks[join.before].name, plan.blocks[join.after].name, join.a, join.b, join.first, join.last)
+
+
 def edit_plan(old_blocks, new_blocks, fps: float) -> EditPlan:
     """What to redo after editing blocks (text, seed, path, start or length changed;
     blocks added or deleted). Blocks are matched by name. A changed block regenerates
     itself and refills its two joins; a `continues` block after a regenerated one is
-    regenerated too; a block whose neighbour changed refills that join only."""
-    raise NotImplementedError
+    regenerated too; a join whose frames or neighbours changed is refilled."""
+    new = build_plan(new_blocks, fps)
+    old = build_plan(old_blocks, fps) if list(old_blocks) else None
+    old_by_name = {b.name: b for b in old.blocks} if old else {}
+    regenerate = []
+    for k, block in enumerate(new.blocks):
+        if old_by_name.get(block.name) != block or (block.continues and k - 1 in regenerate):
+            regenerate.append(k)
+    old_joins = {_join_key(old, j) for j in old.joins} if old else set()
+    joins = [k for k, j in enumerate(new.joins)
+             if j.before in regenerate or j.after in regenerate or _join_key(new, j) not in old_joins]
+    moved = []
+    for k in range(1, len(new.blocks)):
+        if k not in regenerate and new.blocks[k].path is None and (k - 1 in regenerate or k - 1 in moved):
+            moved.append(k)
+    frames = set()
+    for k in regenerate:
+        frames.update(range(new.blocks[k].start, new.blocks[k].end))
+    for k in joins:
+        frames.update(new.joins[k].fill)
+    removed = ()
+    if old:
+        removed = _ranges(set(range(old.first, old.last + 1)) - set(range(new.first, new.last + 1)))
+    return EditPlan(new, tuple(regenerate), tuple(joins), _ranges(frames), tuple(moved), removed)
 
 
 # --- placing, stitching, measuring ----------------------------------------------------------
@@ -187,7 +330,9 @@ class Placement:
     offset: tuple
 
     def apply(self, joints) -> np.ndarray:
-        raise NotImplementedError
+        out = np.array(joints, dtype=np.float64)
+        out[..., [0, 2]] = rotate_ground(out[..., [0, 2]], self.yaw) + np.asarray(self.offset, dtype=np.float64)
+        return out
 
 
 @dataclass(frozen=True)
@@ -205,47 +350,131 @@ class PlacedBlock:
 def resample_joints(joints, from_fps: float, to_fps: float, frames: int) -> np.ndarray:
     """`frames` frames of `joints` at `to_fps` (linear in time between source frames;
     past the end the last frame is held)."""
-    raise NotImplementedError
+    joints = validate_positions(joints)
+    t = np.arange(frames) * (from_fps / to_fps)
+    t = np.minimum(t, len(joints) - 1)
+    lo = np.minimum(np.floor(t).astype(int), max(len(joints) - 2, 0))
+    hi = np.minimum(lo + 1, len(joints) - 1)
+    w = (t - lo)[:, None, None]
+    return joints[lo] * (1 - w) + joints[hi] * w
 
 
-def end_of(joints) -> tuple:
+def _heading(joints: np.ndarray, fps: float, at_end: bool) -> tuple:
+    """(root (X, Z), facing yaw) at the first or last frame; the facing averaged (as a
+    direction) over HEADING_SECONDS there."""
+    n = max(1, min(len(joints), round(HEADING_SECONDS * fps)))
+    part = joints[-n:] if at_end else joints[:n]
+    yaw = facing_yaw(part)
+    mean = float(np.arctan2(np.sin(yaw).mean(), np.cos(yaw).mean()))
+    root = joints[-1 if at_end else 0, 0][[0, 2]]
+    return root, mean
+
+
+def end_of(joints, fps: float = MODEL_FPS) -> tuple:
     """(root (X, Z), facing yaw) of a motion's last frame: where the next block starts."""
-    raise NotImplementedError
+    return _heading(validate_positions(joints), fps, at_end=True)
 
 
 def place_blocks(plan: BuildPlan, motions, keep=None) -> list:
     """PlacedBlocks for the plan's blocks from `motions` (the model's answers, joint
     positions (T, 22, 3) at MODEL_FPS, one per block in plan order). `keep` maps block
     index -> Placement to reuse (an edit that must not move later blocks)."""
-    raise NotImplementedError
+    motions = list(motions)
+    if len(motions) != len(plan.blocks):
+        raise ValueError(f"{len(plan.blocks)} blocks but {len(motions)} motions")
+    keep = keep or {}
+    placed, previous_end = [], None
+    for k, (block, motion) in enumerate(zip(plan.blocks, motions)):
+        motion = validate_positions(motion)
+        if block.path is not None:
+            followed = follow_path(motion, block.path, MODEL_FPS)
+            joints = resample_joints(followed.joints, MODEL_FPS, plan.fps, block.length)
+            error = path_error(followed.joints, block.path, MODEL_FPS)
+            result = PlacedBlock(joints, None, (followed.sliding_before, followed.sliding_after), error)
+        else:
+            joints = resample_joints(motion, MODEL_FPS, plan.fps, block.length)
+            placement = keep.get(k)
+            if placement is None:
+                if previous_end is None:
+                    placement = Placement(0.0, (0.0, 0.0))
+                else:
+                    start_root, start_yaw = _heading(joints, plan.fps, at_end=False)
+                    end_root, end_yaw = previous_end
+                    yaw = end_yaw - start_yaw
+                    placement = Placement(float(yaw), tuple(float(v) for v in end_root - rotate_ground(start_root, yaw)))
+            result = PlacedBlock(placement.apply(joints), placement)
+        placed.append(result)
+        previous_end = _heading(result.joints, plan.fps, at_end=True)
+    return placed
+
+
+def _check_join_frames(frames, join: Join, what: str) -> np.ndarray:
+    frames = validate_positions(frames)
+    if len(frames) != join.b - join.a + 1:
+        raise ValueError(f"{what} must cover the join's frames {join.a}..{join.b} ({join.b - join.a + 1}), got {len(frames)}")
+    return frames
 
 
 def blend_fill(shot, plan: BuildPlan, join: Join) -> np.ndarray:
-    """A fill for the join without the model: each joint's position eased from frame a
-    to frame b (cubic Hermite with the velocities at both ends). The stand-in stitch()
-    uses for a join the model has not filled yet, and what tests build shots with."""
-    raise NotImplementedError
+    """A fill for the join without the model: frames a..b, each joint's position eased
+    from frame a to frame b (cubic Hermite with the velocities at both ends). The
+    stand-in stitch() uses for a join the model has not filled yet, and what tests build
+    shots with. `shot`: joints of frames plan.first..plan.last (kept frames set)."""
+    shot = np.asarray(shot, dtype=np.float64)
+    a, b = join.a - plan.first, join.b - plan.first
+    n = b - a
+    start, end = shot[a], shot[b]
+    # Velocities per frame at both ends, from the blocks' own frames beside them.
+    v_start = shot[a] - shot[a - 1] if a - 1 >= join.first - plan.first else np.zeros_like(start)
+    v_end = shot[b + 1] - shot[b] if b + 1 <= join.last - plan.first else np.zeros_like(end)
+    u = (np.arange(n + 1) / n)[:, None, None]
+    h00, h10, h01, h11 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u, -2 * u**3 + 3 * u**2, u**3 - u**2
+    return h00 * start + h10 * n * v_start + h01 * end + h11 * n * v_end
 
 
 def stitch(plan: BuildPlan, placed, fills=None) -> np.ndarray:
     """The shot's joints over scene frames plan.first..plan.last: each block's kept
-    frames, and each join's fill (fills[k] (len(join.fill), 22, 3); blend_fill where
-    missing), bent so it meets frames a and b exactly (the difference at each end faded
-    out across the fill)."""
-    raise NotImplementedError
+    frames, and each join's fill (fills[k]: frames a..b of join k, (b - a + 1, 22, 3);
+    blend_fill where missing) bent so it meets frames a and b exactly (the difference at
+    each end faded out across the fill)."""
+    placed = list(placed)
+    if len(placed) != len(plan.blocks):
+        raise ValueError(f"{len(plan.blocks)} blocks but {len(placed)} placed motions")
+    fills = fills or {}
+    shot = np.zeros((plan.last - plan.first + 1, JOINT_COUNT, 3))
+    for k, (block, part) in enumerate(zip(plan.blocks, placed)):
+        joints = part.joints if isinstance(part, PlacedBlock) else validate_positions(part)
+        if len(joints) != block.length:
+            raise ValueError(f"{block.describe()}: its motion has {len(joints)} frames, the block {block.length}")
+        shot[block.start - plan.first : block.end - plan.first] = joints
+    for k, join in enumerate(plan.joins):
+        fill = fills.get(k)
+        fill = blend_fill(shot, plan, join) if fill is None else _check_join_frames(fill, join, f"join {k}'s fill")
+        a, b = join.a - plan.first, join.b - plan.first
+        u = (np.arange(b - a + 1) / (b - a))[:, None, None]
+        bent = fill + (1 - u) * (shot[a] - fill[0]) + u * (shot[b] - fill[-1])
+        shot[a + 1 : b] = bent[1:-1]
+    return shot
 
 
 def join_request(shot, plan: BuildPlan, join: Join) -> tuple:
     """What to send the model for a join: (joints (n, 22, 3) at MODEL_FPS of frames
     join.first..join.last of `shot` (the stitched motion, frame plan.first at index 0),
     mask_start, mask_end) as the server's in-between request takes them."""
-    raise NotImplementedError
+    shot = validate_positions(shot)
+    window = shot[join.first - plan.first : join.last - plan.first + 1]
+    frames = _model_window(join.first, join.last, plan.fps)
+    joints = resample_joints(window, plan.fps, MODEL_FPS, frames)
+    mask_start, mask_end = join.inbetween_plan().mask(plan.fps, frames)
+    return joints, mask_start, mask_end
 
 
 def fill_from_answer(answer, plan: BuildPlan, join: Join) -> np.ndarray:
-    """The join's fill (len(join.fill), 22, 3) at the scene rate from the model's answer
-    (joints at MODEL_FPS of frames join.first..join.last), for stitch(fills=...)."""
-    raise NotImplementedError
+    """The join's frames a..b at the scene rate from the model's answer (joints at
+    MODEL_FPS of frames join.first..join.last), for stitch(fills=...)."""
+    answer = validate_positions(answer)
+    scene = resample_joints(answer, MODEL_FPS, plan.fps, join.last - join.first + 1)
+    return scene[join.a - join.first : join.b - join.first + 1]
 
 
 @dataclass(frozen=True)
@@ -267,4 +496,15 @@ class JoinContinuity:
 
 def join_continuity(shot, plan: BuildPlan) -> list:
     """JoinContinuity for each of the plan's joins, of the stitched `shot`."""
-    raise NotImplementedError
+    shot = validate_positions(shot)
+    moves = np.linalg.norm(np.diff(shot, axis=0), axis=-1)  # (T-1, 22): frame f -> f+1
+    kept = np.zeros(len(shot) - 1, dtype=bool)
+    for k in range(len(plan.blocks)):
+        frames = plan.kept(k)
+        kept[frames.start - plan.first : frames.stop - 1 - plan.first] = True
+    own = float(np.percentile(moves[kept].max(axis=1), 95)) if kept.any() else float(moves.max(axis=1).mean())
+    out = []
+    for k, join in enumerate(plan.joins):
+        steps = moves[join.a - plan.first : join.b - plan.first]
+        out.append(JoinContinuity(k, float(steps.max()), float(steps[:, 0].max()), own))
+    return out
