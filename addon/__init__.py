@@ -11,6 +11,7 @@
     keys.py          bulk keyframe writing; rig.py reads armatures and their bone maps
     body.py          an SMPL body mesh in the scene
     server_process.py  starting and stopping a local model server
+    shot.py          a shot's prompt blocks on the timeline, built into one action
 
 The motion core (`retarget`, pure numpy) is copied into this package when the
 extension is built (see harness/extension.py), so it is imported relatively and the
@@ -19,15 +20,17 @@ extension needs nothing outside its own folder.
 
 import bpy
 
-from . import jobs, operators, panel, preferences, server_process
+from . import jobs, operators, panel, preferences, server_process, shot
 
-_CLASSES = (preferences.MotionGPTPreferences, preferences.MotionGPTSettings, *operators.CLASSES, *panel.CLASSES)
+_CLASSES = (preferences.MotionGPTPreferences, preferences.MotionGPTSettings, *operators.CLASSES, *panel.CLASSES,
+            *shot.CLASSES)
 
 
 def register():
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.motiongpt = bpy.props.PointerProperty(type=preferences.MotionGPTSettings)
+    shot.register()
     if not bpy.app.background:
         bpy.app.timers.register(panel.poll_status, first_interval=0.5, persistent=True)
 
@@ -39,6 +42,7 @@ def unregister():
     if job is not None:
         job.cancel()
     server_process.stop()
+    shot.unregister()
     del bpy.types.Scene.motiongpt
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
