@@ -11,6 +11,8 @@ No torch and no bpy, so every side can import it (the extension ships it with th
 of retarget/).
 """
 
+from dataclasses import dataclass
+
 from .humanml3d import FPS
 
 # --- motion on the wire ---------------------------------------------------------------
@@ -72,3 +74,125 @@ def prompt(task: str, motion: str | None = None, text: str | None = None, instru
     if text:
         parts.append(text)
     return " ".join(parts)
+
+
+# --- how a model is asked: the project's contract and the release's ----------------------
+#
+# Two contracts, one per kind of model. The embedded model was trained by this project's
+# scripts and is asked the project's way. MotionGPT's released model was trained by the
+# official code, whose arithmetic differs in four places; asking it any other way changes
+# what users get (motiongpt-compat.md, "Parity measured against the official code"). A
+# model's directory records which contract it follows (store.save_model_dir). All the
+# arithmetic of both lives here, so the server, the tests and the extension's planning
+# read it from one place.
+
+PROJECT_CONTRACT = "project"
+OFFICIAL_CONTRACT = "official"
+CONTRACTS = (PROJECT_CONTRACT, OFFICIAL_CONTRACT)
+
+# The official code (mGPT/archs/mgpt_lm.py) pads every prompt to 256 tokens and truncates
+# there, writes captions with generate(max_length=40), which counts the decoder start token,
+# and was trained on HumanML3D clips of 40 to 196 frames (10 to 49 codes).
+OFFICIAL_PROMPT_TOKENS = 256
+OFFICIAL_CAPTION_MAX_TOKENS = 39
+OFFICIAL_PREDICT_RATIO = 0.2
+OFFICIAL_INBETWEEN_RATIO = 0.25
+RELEASE_MIN_TOKENS = 10
+RELEASE_MAX_TOKENS = 49
+PROJECT_PROMPT_TOKENS = 512
+
+
+def official_prediction_prefix(tokens: int) -> int:
+    """Codes of a `tokens`-code motion the release sees when it learns to continue it:
+    placeholder_fulfill's `int(token_length * predict_ratio + 1)` pieces of the motion
+    string, the first of which is the start token (9 of 49). Kept in the official float
+    arithmetic, not as a floor, so every T gives the official count."""
+    return int(tokens * OFFICIAL_PREDICT_RATIO + 1) - 1
+
+
+def official_inbetween_span(tokens: int) -> tuple[int, int]:
+    """Codes [first, end) of a `tokens`-code motion the release masks for in-betweening:
+    placeholder_fulfill keeps `int(T*0.25 + 1)` pieces (start token + codes), masks up to
+    piece `int(T*0.75 + 1)`: [floor(0.25T), floor(0.75T)) (12..36 of 49)."""
+    head = int(tokens * OFFICIAL_INBETWEEN_RATIO + 1)
+    tail = int(tokens * (1 - OFFICIAL_INBETWEEN_RATIO) + 1)
+    return head - 1, tail - 1
+
+
+def _release_windows() -> list[tuple[int, int]]:
+    """(window, shortest continuation) for every prefix length the release was trained
+    on: a prefix of k codes came from motions of several lengths T (those with
+    official_prediction_prefix(T) == k); the shortest of them was continued by the
+    fewest codes."""
+    shortest = {}
+    for tokens in range(RELEASE_MIN_TOKENS, RELEASE_MAX_TOKENS + 1):
+        window = official_prediction_prefix(tokens)
+        shortest[window] = min(shortest.get(window, tokens), tokens - window)
+    return sorted(shortest.items())
+
+
+_RELEASE_WINDOWS = _release_windows()  # [(2, 8), (3, 12), ..., (9, 36)]
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """How one kind of model is asked: prompt padding, caption length, the prediction
+    window, the in-between mask. `name` is what a model directory's config.json records."""
+
+    name: str
+    prompt_tokens: int  # prompts are truncated here
+    pad_prompts: bool  # pad every prompt to prompt_tokens (the official call) or to the batch's longest
+    caption_max_tokens: int  # new tokens a caption may take (the decoder start token not counted)
+    model_decides_prediction_length: bool
+
+    def prediction_window(self, given: int, wanted: int) -> int:
+        """How many of the `given` codes (the newest) the model reads to continue the motion
+        by `wanted` codes.
+
+        Project: every given code. Official: the release learned to continue the first
+        20% of a motion (official_prediction_prefix) with the rest of it, so it reads
+        the window it was trained on whose motions were all continued by at least
+        `wanted` codes (the smallest such window: a fifth of the motion the continuation
+        completes), at most 9 (of 49, its longest motions) and never more than given."""
+        if given < 1 or wanted < 1:
+            raise ValueError(f"prediction needs at least one given and one wanted code, got {given} and {wanted}")
+        if not self.model_decides_prediction_length:
+            return given
+        window = next((k for k, shortest in _RELEASE_WINDOWS if shortest >= wanted), _RELEASE_WINDOWS[-1][0])
+        return min(window, given)
+
+    def inbetween_codes(self, mask_start: int, mask_end: int, tokens: int) -> range:
+        """The codes of a `tokens`-code motion to mask for frames [mask_start, mask_end).
+
+        Project: every code that holds a masked frame. Official: the codes whose first
+        frame the range covers, counting from floor(mask_start / 4) to floor(mask_end / 4):
+        for the release's own frame range ([T, 3T) of 4T frames, the reference demo) this
+        is official_inbetween_span(T) for every T. A range inside one code masks that code.
+        Codes past the motion's last are left out (empty: the range starts after them)."""
+        step = FRAMES_PER_TOKEN
+        if not 0 <= mask_start < mask_end:
+            raise ValueError(f"the mask [{mask_start}, {mask_end}) is not a range of frames")
+        first = mask_start // step
+        if self.name == OFFICIAL_CONTRACT:
+            end = max(mask_end // step, first + 1)
+        else:
+            end = -(-mask_end // step)
+        return range(first, min(end, tokens))
+
+
+MODEL_CONTRACTS = {
+    PROJECT_CONTRACT: ModelContract(PROJECT_CONTRACT, prompt_tokens=PROJECT_PROMPT_TOKENS, pad_prompts=False,
+                                    caption_max_tokens=CAPTION_MAX_TOKENS, model_decides_prediction_length=False),
+    OFFICIAL_CONTRACT: ModelContract(OFFICIAL_CONTRACT, prompt_tokens=OFFICIAL_PROMPT_TOKENS, pad_prompts=True,
+                                     caption_max_tokens=OFFICIAL_CAPTION_MAX_TOKENS, model_decides_prediction_length=True),
+}
+
+
+def model_contract(name: str | None) -> ModelContract:
+    """The contract called `name`; None (a model directory saved before contracts were
+    recorded) is the project's."""
+    if name is None:
+        return MODEL_CONTRACTS[PROJECT_CONTRACT]
+    if name not in MODEL_CONTRACTS:
+        raise ValueError(f"unknown model contract {name!r} (one of {', '.join(CONTRACTS)})")
+    return MODEL_CONTRACTS[name]

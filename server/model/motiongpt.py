@@ -10,6 +10,10 @@ the release, motiongpt-compat.md, list them with its generation settings):
 
 Motions go in and come out as joint positions (T, 22, 3) at 20 fps in the caller's own
 world frame; features, normalization and tokens stay inside.
+
+How a model is asked (prompt padding, caption length, the prediction window, the
+in-between mask) follows its contract (retarget.contract.ModelContract): the project's
+for models this project trains, the official code's for MotionGPT's release.
 """
 
 from dataclasses import dataclass
@@ -18,8 +22,8 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, T5Config, T5ForConditionalGeneration
 
-from retarget.contract import (CAPTION_MAX_TOKENS, FRAMES_PER_TOKEN, MAX_MOTION_TOKENS, MAX_TEXT_CHARS,
-                               MIN_INBETWEEN_FRAMES, MIN_INPUT_FRAMES, motion_string, motion_token_strings, prompt)
+from retarget.contract import (FRAMES_PER_TOKEN, MAX_MOTION_TOKENS, MAX_TEXT_CHARS, MIN_INBETWEEN_FRAMES, MIN_INPUT_FRAMES,
+                               ModelContract, model_contract, motion_string, motion_token_strings, prompt)
 from retarget.humanml3d import FPS, canonical_transform, features_from_joints, joints_from_features, to_reference_skeleton
 from retarget.motion import validate_positions
 from retarget.rotation import quat_conj, quat_rotate
@@ -153,7 +157,7 @@ def _pick(scores: torch.Tensor, ids, sampling: Sampling, generator: torch.Genera
 
 class MotionGPT:
     def __init__(self, vae: VQVAE, lm: T5ForConditionalGeneration, tokenizer, mean, std, name: str = "motiongpt",
-                 decoding: str = "exact", prompt_embedder=None):
+                 decoding: str = "exact", prompt_embedder=None, contract: str | ModelContract | None = None):
         if decoding not in DECODING_MODES:
             raise ValueError(f"decoding must be one of {', '.join(DECODING_MODES)}, got {decoding!r}")
         self.decoding = decoding
@@ -167,6 +171,8 @@ class MotionGPT:
         # None: prompts are tokenized as MotionGPT does; else a text_encoder.PromptEmbedder
         # reads their words through a pretrained sentence encoder.
         self.prompt_embedder = prompt_embedder
+        # How this model is asked: the project's contract (None) or the release's.
+        self.contract = contract if isinstance(contract, ModelContract) else model_contract(contract)
         if vae.config.frames_per_token != FRAMES_PER_TOKEN:
             raise ValueError(f"the motion tokenizer covers {vae.config.frames_per_token} frames per token; the server "
                              f"and the extension plan with {FRAMES_PER_TOKEN} (retarget.contract)")
@@ -226,6 +232,7 @@ class MotionGPT:
         c = self.lm.config
         return {
             "name": self.name,
+            "contract": self.contract.name,
             "text_encoder": self.prompt_embedder.encoder.name if self.prompt_embedder else None,
             "language_model": {
                 "encoder_layers": c.num_layers, "decoder_layers": c.num_decoder_layers, "d_model": c.d_model,
@@ -259,12 +266,20 @@ class MotionGPT:
 
     # --- generation core ------------------------------------------------------------
 
-    def prompt_inputs(self, prompts: list[str], max_tokens: int = 512) -> dict:
+    def prompt_inputs(self, prompts: list[str], max_tokens: int | None = None) -> dict:
         """Prompts as the T5 encoder's input: token ids, or embeddings for a model that
-        reads its words through a pretrained encoder; with the attention mask."""
+        reads its words through a pretrained encoder; with the attention mask.
+
+        Token ids are truncated at `max_tokens` (None: the contract's limit). Under the
+        official contract every prompt is padded to that many tokens, as the official
+        code calls its tokenizer: the pads are masked, but cross-attention over 256 keys
+        rounds differently from attention over the prompt's own, by up to 1e-4 in the
+        logits, which is enough to flip a near tie in the release's choices."""
         if self.prompt_embedder is not None:
             return self.prompt_embedder(prompts)
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, truncation=True, max_length=max_tokens)
+        limit = max_tokens or self.contract.prompt_tokens
+        padding = "max_length" if self.contract.pad_prompts else True
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=padding, truncation=True, max_length=limit)
         return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
 
     def _encode_prompt(self, prompt: str) -> dict:
@@ -340,7 +355,7 @@ class MotionGPT:
             processors.insert(0, StopWhenAsked(should_stop))
         with torch.inference_mode():
             out = self.lm.generate(**self._encode_prompt(asked), do_sample=False, num_beams=1,
-                                   max_new_tokens=CAPTION_MAX_TOKENS, pad_token_id=self.tokenizer.pad_token_id,
+                                   max_new_tokens=self.contract.caption_max_tokens, pad_token_id=self.tokenizer.pad_token_id,
                                    logits_processor=LogitsProcessorList(processors))
         return self.tokenizer.decode(out[0], skip_special_tokens=True).strip()
 
@@ -356,8 +371,7 @@ class MotionGPT:
         given = _crop_to_tokens(features, self.frames_per_token, keep="end")
         codes = self.codes_from_features(given)
         new = self._tokens_for_frames(frames)
-        asked = prompt("prediction", motion=motion_string(codes, self.codebook_size), text=_validate_text(text) if text else None)
-        continuation = self.motion_tokens(asked, new, sampling, seed, should_stop=should_stop)
+        continuation = self.continuation(codes, new, _validate_text(text) if text else None, sampling, seed, should_stop)
         # Decode the whole sequence so the continuation joins the given motion smoothly.
         decoded = joints_from_features(self.features_from_codes(codes + continuation))
         tail = decoded[len(codes) * self.frames_per_token:]
@@ -366,6 +380,35 @@ class MotionGPT:
         anchor = decoded[len(codes) * self.frames_per_token - 1]
         tail = _move_to(tail, anchor, frame.canonical(positions[-1]))
         return np.concatenate([positions, frame.to_world(tail)])
+
+    def continuation(self, codes: list[int], wanted: int, text: str | None, sampling: Sampling, seed: int,
+                     should_stop=None) -> list[int]:
+        """`wanted` codes that continue `codes`.
+
+        Project contract: the model reads every given code and writes exactly `wanted`.
+        Official contract: the release learned to continue the first 20% of a motion with
+        the rest, choosing the length itself, so it reads only the window of newest codes
+        it was trained on (ModelContract.prediction_window: a fifth of the motion the
+        continuation completes, at most 9 codes) and decides how long to go on. Its
+        choice is kept up to `wanted`: decoding stops there (with the grammar's end
+        forced), which gives the same codes as cropping a longer answer, without
+        decoding what would be cropped. If it ends sooner, it is asked again, with the
+        window slid over the codes written so far, until `wanted` are there: every
+        request is still one it was trained on, and the motion is continued, not
+        stretched or repeated."""
+        if not self.contract.model_decides_prediction_length:
+            asked = prompt("prediction", motion=motion_string(codes, self.codebook_size), text=text)
+            return self.motion_tokens(asked, wanted, sampling, seed, should_stop=should_stop)
+        written = []
+        for round_ in range(wanted):  # every round writes at least one code
+            if len(written) >= wanted:
+                break
+            known = codes + written
+            window = known[len(known) - self.contract.prediction_window(len(known), wanted - len(written)):]
+            asked = prompt("prediction", motion=motion_string(window, self.codebook_size), text=text)
+            written += self.motion_tokens(asked, None, sampling, seed + round_, max_codes=wanted - len(written),
+                                          should_stop=should_stop)
+        return written
 
     def inbetween(self, joints, mask_start: int, mask_end: int, text: str | None = None, seed: int = 0,
                   sampling: Sampling | None = None, should_stop=None) -> np.ndarray:
@@ -383,7 +426,10 @@ class MotionGPT:
         if len(positions) < MIN_INBETWEEN_FRAMES:
             raise ValueError(f"in-betweening needs at least {MIN_INBETWEEN_FRAMES} frames, got {len(positions)}")
         codes = self.codes_from_features(features[:usable])
-        masked = {i for i in range(len(codes)) if (i + 1) * step > mask_start and i * step < mask_end}
+        masked = set(self.contract.inbetween_codes(mask_start, mask_end, len(codes)))
+        if not masked:
+            raise ValueError(f"the mask [{mask_start}, {mask_end}) starts after the motion's last whole token "
+                             f"(frame {len(codes) * step})")
         if len(masked) == len(codes):
             raise ValueError("the mask covers the whole motion; use generate instead")
         asked = prompt("inbetween", motion=motion_string(codes, self.codebook_size, masked),

@@ -10,6 +10,10 @@ Two sources, one MotionGPT:
 
 Both load strictly: a key missing, unexpected or of another shape is an error that
 names it.
+
+A model directory also records which contract the model is asked by
+(retarget.contract: "project" for the models this project trains, "official" for the
+release, converted or not); a directory without the field is the project's.
 """
 
 import json
@@ -20,6 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import T5Config, T5ForConditionalGeneration
+
+from retarget.contract import OFFICIAL_CONTRACT, model_contract
 
 from .checkpoint import CheckpointError, load_strict, read_lightning_state_dict, split_official_state_dict
 from .motiongpt import MotionGPT
@@ -42,7 +48,8 @@ def save_model_dir(model: MotionGPT, directory, dtype: torch.dtype = torch.float
     tensors.update({f"lm.{k}": v for k, v in model.lm.state_dict().items() if k not in _TIED})
     tensors = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     save_file(tensors, str(directory / "model.safetensors"))
-    config = {"format": FORMAT, "name": model.name, "vae": model.vae.config.to_dict(), "t5": model.lm.config.to_dict()}
+    config = {"format": FORMAT, "name": model.name, "contract": model.contract.name, "vae": model.vae.config.to_dict(),
+              "t5": model.lm.config.to_dict()}
     if model.prompt_embedder is not None:
         # Which pretrained encoder reads the prompts (its weights come from its package,
         # not from this directory), and the instructions the model was taught.
@@ -68,6 +75,10 @@ def load_model_dir(directory) -> MotionGPT:
     config = json.loads(_require(directory / "config.json", "the model's config.json").read_text())
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{directory}: unknown model format {config.get('format')!r} (expected {FORMAT!r})")
+    try:
+        contract = model_contract(config.get("contract"))
+    except ValueError as error:
+        raise CheckpointError(f"{directory}: {error}") from None
     known = {f.name for f in fields(VQVAEConfig)}
     vae = VQVAE(VQVAEConfig(**{k: v for k, v in config["vae"].items() if k in known}))
     lm = T5ForConditionalGeneration(T5Config(**config["t5"]))
@@ -91,7 +102,7 @@ def load_model_dir(directory) -> MotionGPT:
     tokenizer = load_tokenizer(directory, vae.config.codebook_size)
     mean = np.load(_require(directory / "mean.npy", "mean.npy"))
     std = np.load(_require(directory / "std.npy", "std.npy"))
-    model = MotionGPT(vae, lm, tokenizer, mean, std, name=config.get("name", directory.name))
+    model = MotionGPT(vae, lm, tokenizer, mean, std, name=config.get("name", directory.name), contract=contract)
     if encoder is not None:
         model.prompt_embedder = PromptEmbedder(encoder, lm, tokenizer, config["text_encoder"].get("instructions", ()))
     return model
@@ -117,7 +128,8 @@ def load_official(checkpoint, t5_directory, meta_directory=RELEASE_META) -> Moti
     load_strict(lm, lm_state, "the language model")
     mean = np.load(_require(meta_directory / "mean.npy", "the release's mean.npy"))
     std = np.load(_require(meta_directory / "std.npy", "the release's std.npy"))
-    return MotionGPT(vae, lm, tokenizer, mean, std, name=f"MotionGPT release ({Path(checkpoint).name})")
+    return MotionGPT(vae, lm, tokenizer, mean, std, name=f"MotionGPT release ({Path(checkpoint).name})",
+                     contract=OFFICIAL_CONTRACT)
 
 
 def load_any(model=None, checkpoint=None, t5=None, meta=None) -> MotionGPT:
