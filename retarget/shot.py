@@ -83,10 +83,11 @@ class Block:
 
 
 def model_frames(block: Block, fps: float) -> int:
-    """Frames the model writes for the block (at MODEL_FPS): enough whole tokens to
-    cover its last scene frame."""
-    needed = math.ceil((block.length - 1) * MODEL_FPS / fps - 1e-6) + 1
-    return max(MIN_FRAMES, math.ceil(needed / FRAMES_PER_TOKEN) * FRAMES_PER_TOKEN)
+    """Frames the model writes for the block (at MODEL_FPS): its duration (length / fps)
+    in whole tokens, rounded up. (At a scene rate above MODEL_FPS the last scene frame
+    may fall a fraction of a model frame after the last model frame: it holds that pose.)"""
+    tokens = math.ceil(block.length * MODEL_FPS / fps / FRAMES_PER_TOKEN - 1e-6)
+    return max(MIN_FRAMES, tokens * FRAMES_PER_TOKEN)
 
 
 def _scene_frames(seconds: float, fps: float) -> int:
@@ -480,18 +481,24 @@ def fill_from_answer(answer, plan: BuildPlan, join: Join) -> np.ndarray:
 @dataclass(frozen=True)
 class JoinContinuity:
     """At one join: the largest joint move (metres) from one frame to the next across
-    the join's frames a..b, the same for the root alone, and the motion's own typical
-    frame-to-frame move (95th percentile of the largest joint move per frame over the
-    blocks' kept frames). `ratio` = largest / own: at most about 1 is continuous."""
+    the join's frames a..b, and the motion's own typical frame-to-frame move (95th
+    percentile over the blocks' kept frames of the largest joint move per frame); the
+    same two for the root alone. `ratio` and `root_ratio` = largest / own: at most 1 is
+    no jump larger than the motion's own frame-to-frame change."""
 
     join: int
     largest: float
-    root: float
     own: float
+    root: float
+    own_root: float
 
     @property
     def ratio(self) -> float:
         return self.largest / max(self.own, 1e-9)
+
+    @property
+    def root_ratio(self) -> float:
+        return self.root / max(self.own_root, 1e-9)
 
 
 def join_continuity(shot, plan: BuildPlan) -> list:
@@ -502,9 +509,10 @@ def join_continuity(shot, plan: BuildPlan) -> list:
     for k in range(len(plan.blocks)):
         frames = plan.kept(k)
         kept[frames.start - plan.first : frames.stop - 1 - plan.first] = True
-    own = float(np.percentile(moves[kept].max(axis=1), 95)) if kept.any() else float(moves.max(axis=1).mean())
+    own_moves = moves[kept] if kept.any() else moves
+    own, own_root = (float(np.percentile(m, 95)) for m in (own_moves.max(axis=1), own_moves[:, 0]))
     out = []
     for k, join in enumerate(plan.joins):
         steps = moves[join.a - plan.first : join.b - plan.first]
-        out.append(JoinContinuity(k, float(steps.max()), float(steps[:, 0].max()), own))
+        out.append(JoinContinuity(k, float(steps.max()), own, float(steps[:, 0].max()), own_root))
     return out
