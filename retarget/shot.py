@@ -36,7 +36,7 @@ import numpy as np
 
 from .contract import FRAMES_PER_TOKEN, MAX_FRAMES, MAX_TEXT_CHARS, MIN_FRAMES, MIN_INBETWEEN_FRAMES, MODEL_FPS
 from .motion import validate_positions
-from .path import rotate_ground, facing_yaw, follow_path, path_error
+from .path import Path, facing_yaw, follow_path, path_error, rotate_ground
 from .plan import CONTEXT_SECONDS, InbetweenPlan
 from .skeleton import JOINT_COUNT
 
@@ -66,8 +66,13 @@ class Block:
 
     def __post_init__(self):
         if self.path is not None:
-            points = np.asarray(self.path, dtype=np.float64)
-            object.__setattr__(self, "path", tuple(tuple(float(v) for v in p) for p in points.reshape(-1, points.shape[-1])))
+            try:
+                points = np.asarray(self.path, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"block {self.name!r}: its path must be points (x, y, z) of numbers") from None
+            if points.ndim != 2:
+                raise ValueError(f"block {self.name!r}: its path must be points (x, y, z), got an array of shape {points.shape}")
+            object.__setattr__(self, "path", tuple(tuple(float(v) for v in p) for p in points))
 
     @property
     def end(self) -> int:
@@ -128,8 +133,11 @@ def validate(blocks, fps: float) -> tuple:
         if block.length / fps < MIN_FRAMES / MODEL_FPS - 1e-9 or model_frames(block, fps) > MAX_FRAMES:
             raise ValueError(f"{block.describe()} is {block.length / fps:.2f} s long: a block runs from "
                              f"{MIN_FRAMES / MODEL_FPS:g} to {MAX_FRAMES / MODEL_FPS:g} s")
-        if block.path is not None and (len(block.path) < 2 or len(block.path[0]) != 3):
-            raise ValueError(f"{block.describe()}: its path must be at least 2 points (x, y, z)")
+        if block.path is not None:
+            try:
+                Path.from_points(block.path)
+            except ValueError as error:
+                raise ValueError(f"{block.describe()}: {error}") from None
     ordered = tuple(sorted(blocks, key=lambda b: (b.start, b.end)))
     for before, after in zip(ordered[:-1], ordered[1:]):
         if after.start < before.end:
@@ -314,6 +322,13 @@ def edit_plan(old_blocks, new_blocks, fps: float) -> EditPlan:
         frames.update(range(new.blocks[k].start, new.blocks[k].end))
     for k in joins:
         frames.update(new.joins[k].fill)
+    if old:
+        # A join that changed may have covered frames that are now a block's own: those
+        # are rewritten too (with the block's motion).
+        new_keys = {_join_key(new, j) for j in new.joins}
+        for join in old.joins:
+            if _join_key(old, join) not in new_keys:
+                frames.update(f for f in join.fill if new.first <= f <= new.last)
     removed = ()
     if old:
         removed = _ranges(set(range(old.first, old.last + 1)) - set(range(new.first, new.last + 1)))

@@ -54,6 +54,13 @@ def test_blocks_come_back_sorted_and_overlaps_are_refused_naming_both():
     assert "\n" not in message
 
 
+def test_a_path_that_is_not_points_is_refused():
+    with pytest.raises(ValueError, match="block 'a': its path must be points"):
+        Block("a", "walk", 1, 48, path=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="of numbers"):
+        Block("a", "walk", 1, 48, path=[["x", 0, 0], [0, 0, 1]])
+
+
 @pytest.mark.parametrize("blocks, message", [
     ([], "no prompt blocks"),
     ([Block("a", "walk", 1, 4)], "0.17 s long"),  # under one token (0.2 s)
@@ -64,6 +71,8 @@ def test_blocks_come_back_sorted_and_overlaps_are_refused_naming_both():
     ([Block("a", "walk", 1.5, 48)], "whole number"),
     ([Block("a", "walk", 1, 48), Block("b", "wave", 49, 10), Block("c", "walk", 59, 48)], "too short to join"),
     ([Block("a", "walk", 1, 48), Block("b", "wave", 49 + 25 * 24, 48)], "at most 19.4 s can be filled"),
+    ([Block("a", "walk", 1, 48, path=[[0, 0, 0], [0, 0, np.inf]])], "block 'a' .*finite"),
+    ([Block("a", "walk", 1, 48, path=[[0, 0, 0], [0, 2, 0]])], "block 'a' .*at least 1 cm"),
 ])
 def test_bad_blocks_are_refused_in_one_line(blocks, message):
     with pytest.raises(ValueError, match=message) as error:
@@ -137,6 +146,25 @@ def test_edits_of_one_end_or_a_neighbour_touch_only_what_they_change():
     chained = [old[0], Block("wave", old[1].text, 97, 72, seed=2, continues=True), old[2]]
     first_edited = [Block("walk", "a person runs forward", 1, 96, seed=1), *chained[1:]]
     assert edit_plan(chained, first_edited, FPS).regenerate == (0, 1)
+
+
+def test_frames_a_join_gives_back_to_its_blocks_are_rewritten_too():
+    old = [Block("a", "walk", 1, 48), Block("b", "wave", 51, 48)]  # a 2-frame gap, widened into both blocks
+    new = [old[0], Block("b", "wave", 61, 48)]
+    edit = edit_plan(old, new, FPS)
+    old_join = build_plan(old, FPS).joins[0]
+    assert edit.regenerate == (1,) and edit.joins == (0,)
+    # Frame 47 was the old fill's, and is block a's own again: rewritten.
+    assert old_join.a < 47 < old_join.b and edit.frames == ((old_join.a + 1, 108),)
+
+
+def test_deleting_the_middle_block_fills_its_frames_from_the_new_join():
+    old = three_blocks()
+    edit = edit_plan(old, [old[0], old[2]], FPS)
+    assert edit.regenerate == () and edit.joins == (0,) and edit.removed == ()
+    join = edit.plan.joins[0]
+    assert join.gap and (join.a, join.b) == (96, 181)
+    assert edit.frames == ((92, 180),)  # the old seam's fill into block a, and the gap
 
 
 # --- placing and stitching ---------------------------------------------------------------
