@@ -59,7 +59,9 @@ def _load_model(args):
     transformers_logging.set_verbosity_error()
     # Decoding is memory-bound: one thread per core this process may use.
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
-    model = load_any(model=args.model, checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
+    from server.model.catalog import resolve_model
+
+    model = load_any(model=resolve_model(args.model), checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
     model.decoding = getattr(args, "decoding", None) or model.decoding
     return model
 
@@ -159,7 +161,8 @@ def _serve(args) -> None:
 
 def _add_model_options(parser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", help="a model directory (the project's format; default: the embedded model)")
+    group.add_argument("--model", help="a model's name from `motiongpt models` (e.g. motiongpt-release) or a model "
+                                       "directory (the project's format; default: the embedded model)")
     group.add_argument("--checkpoint", help="MotionGPT's released checkpoint (motiongpt_s3_h3d.tar)")
     group.add_argument("--t5", help="with --checkpoint: the flan-t5-base directory (config.json, tokenizer)")
     group.add_argument("--meta", help="with --checkpoint: folder with the release's mean.npy and std.npy (default: shipped copy)")
@@ -255,7 +258,9 @@ def _pack(args) -> None:
 
     from server.model.store import load_model_dir, save_model_dir
 
-    model = load_model_dir(args.model)
+    from server.model.catalog import resolve_model
+
+    model = load_model_dir(resolve_model(args.model))
     model.name = args.name or model.name
     # Half precision halves the file (the repository keeps it); loading converts back
     # to float32, so only storage is rounded.
@@ -344,6 +349,53 @@ def _add_train_commands(commands) -> None:
     evaluation.set_defaults(run=_eval)
 
 
+def _download(args) -> None:
+    from server.model.download import download
+
+    download(args.name, accept_licence=args.accept_licence, keep_download=args.keep_download,
+             log=lambda line: print(line, flush=True))
+
+
+def _models(args) -> None:
+    import json
+
+    from server.model.catalog import DOWNLOADABLE, installed_models, models_folder
+
+    models = installed_models()
+    missing = [d for name, d in DOWNLOADABLE.items() if name not in {m.name for m in models}]
+    if args.json:
+        print(json.dumps({"folder": str(models_folder()), "installed": [m.to_dict() for m in models],
+                          "downloadable": [{"name": d.name, "description": d.description} for d in missing]}, indent=2))
+        return
+    width = max(len(m.name) for m in models + missing) if models or missing else 0
+    for model in models:
+        print(f"{model.name:<{width}}  {model.size / 1e6:8.1f} MB  {model.origin}  ({model.path})")
+    for d in missing:
+        print(f"{d.name:<{width}}  {'':>11}  not installed: motiongpt download {d.name} --accept-licence ({d.description})")
+
+
+def _add_catalog_commands(commands) -> None:
+    from server.model.catalog import DOWNLOADABLE, HOME_ENVIRONMENT
+
+    licences = "\n\n".join(d.licence for d in DOWNLOADABLE.values())
+    download = commands.add_parser(
+        "download", help="download a released model and install it under its name (see `motiongpt models`)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=("Download a model from the Hugging Face hub, verify every file against the hub's checksums and "
+                     "convert it into a model directory (safetensors) in the user data folder "
+                     f"(${HOME_ENVIRONMENT}/models). An interrupted download continues when run again. "
+                     "HF_ENDPOINT selects a mirror of the hub.\n\n" + licences))
+    download.add_argument("name", choices=sorted(DOWNLOADABLE), help="the model to download")
+    download.add_argument("--accept-licence", action="store_true", help="accept the licence shown (required)")
+    download.add_argument("--keep-download", action="store_true",
+                          help="keep the downloaded checkpoint after converting it (default: delete it)")
+    download.set_defaults(run=_download)
+    models = commands.add_parser("models", help="list the models --model NAME accepts (size on disk, origin) "
+                                                "and the ones `download` installs")
+    models.add_argument("--json", action="store_true", help="machine-readable (for the Blender extension)")
+    models.set_defaults(run=_models)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from retarget.formats import FORMATS
 
@@ -375,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("output")
     convert.set_defaults(run=_convert)
     _add_model_commands(commands)
+    _add_catalog_commands(commands)
     _add_train_commands(commands)
     _add_data_commands(commands)
     return parser
