@@ -8,9 +8,9 @@ frame; only their ground track (X, Z) counts: heights stay the motion's own.
 How a motion follows a path. The root's ground track, smoothed over about a step (so the
 pelvis's sway is not counted as travel), is the motion's own trajectory: at each frame a
 point on it and a direction of travel. The body relative to that moving frame (sway,
-facing, limbs) is kept; the frame itself is laid onto the path: the point goes to the
-path's point at the same arc length (the motion's own travel so far), the direction of
-travel turns to the path's tangent there. So each frame is the original frame turned
+facing, limbs) is kept; the frame itself is laid onto the path: the root's place along
+the track goes to the path's point at the same arc length (the motion's own travel so
+far), the direction of travel turns to the path's tangent there. So each frame is the original frame turned
 about the vertical and moved: a rigid transform, no limb changes. Where the path bends
 while a foot is planted, that turn would drag the foot around; the foot instead keeps the
 transform of the frame its contact began (held still exactly as still as it was), and
@@ -203,8 +203,8 @@ class Path:
 class FollowedPath:
     """follow_path's answer: the bent joints (T, 22, 3); the contacts used (T, 2: left,
     right ankle planted); foot sliding in cm/s of the motion before and of the result
-    (same contact frames); and how far along the path each frame's trajectory point is
-    (T,) (more than path.length: the motion ran past the end, straight on)."""
+    (same contact frames); and how far along the path each frame's root is (T,) (more
+    than path.length: the motion ran past the end, straight on)."""
 
     joints: np.ndarray
     contacts: np.ndarray
@@ -290,19 +290,29 @@ def _knee_for(hip, knee, ankle, target):
 
 def follow_path(joints, path_points, fps: float = MODEL_FPS, start: float = 0.0, hold_feet: bool = True) -> FollowedPath:
     """The motion `joints` (T, 22, 3) walked along the polyline `path_points` (N, 3),
-    both in the model's frame. Frame 0's trajectory point goes to the path's point at
-    arc length `start` (metres), the direction of travel along its tangent; then each
-    frame lies as far along the path as the motion has travelled (travel()). With
+    both in the model's frame. Frame 0's root goes to the path's point at arc length
+    `start` (metres), the direction of travel along its tangent; then each frame's root
+    lies as far along the path as the motion has carried it (its smoothed track's arc
+    length, travel(), plus how far the pelvis is ahead of that smoothed point), the
+    body turned by the tangent there (its sway across the track kept). With
     hold_feet, planted feet stay where their contact began (see the module's docstring).
     A motion that does not travel stands at that point facing along the tangent (its
     facing relative to the travel direction is taken from its body)."""
     joints = validate_positions(joints)
     path = Path.from_points(path_points)
     track = ground_track(joints, fps)
-    distance = start + _arc_lengths(track)
-    turn = np.unwrap(path.yaw_at(distance) - _travel_yaw(track, joints, fps))
-    # x' = R(turn) (x - track) + path point = R(turn) x + shift
-    shift = path.point_at(distance) - rotate_ground(track, turn)
+    travel_yaw = _travel_yaw(track, joints, fps)
+    # The root's own place along the track: the smoothed point plus how far the pelvis is
+    # ahead of it (a stride's surge, a smoothing's lag where the pace changes). Turning by
+    # the tangent there, not at the smoothed point, keeps the body facing along the curve
+    # where it actually is.
+    direction = np.stack([np.sin(travel_yaw), np.cos(travel_yaw)], axis=-1)
+    ahead = np.sum((joints[:, 0][:, [0, 2]] - track) * direction, axis=-1)
+    origin = track + ahead[:, None] * direction
+    distance = start + _arc_lengths(track) + ahead - ahead[0]
+    turn = np.unwrap(path.yaw_at(distance) - travel_yaw)
+    # x' = R(turn) (x - origin) + path point = R(turn) x + shift
+    shift = path.point_at(distance) - rotate_ground(origin, turn)
     out = _transform(joints, turn, shift)
     contacts = foot_contacts(joints, fps)
     if hold_feet:
