@@ -49,6 +49,10 @@ def _load_model(args):
     # Imported here: torch and transformers are heavy and `convert` must not need them.
     import os
 
+    from server.model.catalog import resolve_model
+
+    # A name that is not installed fails at once, before torch loads.
+    model_directory = resolve_model(args.model)
     import torch
     from transformers.utils import logging as transformers_logging
 
@@ -59,9 +63,7 @@ def _load_model(args):
     transformers_logging.set_verbosity_error()
     # Decoding is memory-bound: one thread per core this process may use.
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
-    from server.model.catalog import resolve_model
-
-    model = load_any(model=resolve_model(args.model), checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
+    model = load_any(model=model_directory, checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
     model.decoding = getattr(args, "decoding", None) or model.decoding
     return model
 
@@ -153,6 +155,9 @@ def _serve_token(args) -> str | None:
 
 def _serve(args) -> None:
     from server.app import serve
+    from server.model.catalog import resolve_model
+
+    resolve_model(args.model)  # a wrong name is one line now, not an error inside the server
 
     serve(lambda: _load_model(args), host=args.host, port=args.port, token=_serve_token(args),
           allow_hosts=args.allow_host, request_timeout=args.request_timeout, shutdown_timeout=args.shutdown_timeout,

@@ -103,13 +103,13 @@ def test_converted_model_decodes_the_same_tokens_as_the_checkpoint(installed, re
     converted = load_model_dir(home / "models" / "motiongpt-release")
     assert direct.tokenizer.get_vocab() == converted.tokenizer.get_vocab()
     greedy = Sampling(greedy=True)
-    for text in ("a person walks forward", "someone jumps twice and waves", "a man kicks to the left"):
-        for decoding in ("exact", "hf"):
-            direct.decoding = converted.decoding = decoding
-            tokens = direct.motion_tokens(prompt("text_to_motion", text=text), None, greedy, 0)
-            assert tokens, "a random model that writes no codes tests nothing"
-            assert converted.motion_tokens(prompt("text_to_motion", text=text), None, greedy, 0) == tokens
-    codes = direct.motion_tokens(prompt("text_to_motion", text="a person runs"), 12, greedy, 0)
+    # The model decides the length (its end token), then Hugging Face generate on a forced one.
+    for text, length, decoding in (("a person walks forward", None, "exact"), ("someone jumps and waves", 12, "hf")):
+        direct.decoding = converted.decoding = decoding
+        tokens = direct.motion_tokens(prompt("text_to_motion", text=text), length, greedy, 0)
+        assert tokens, "a random model that writes no codes tests nothing"
+        assert converted.motion_tokens(prompt("text_to_motion", text=text), length, greedy, 0) == tokens
+    codes = tokens
     assert torch.equal(torch.from_numpy(direct.features_from_codes(codes)), torch.from_numpy(converted.features_from_codes(codes)))
 
 
@@ -186,8 +186,10 @@ def test_not_enough_disk_space_is_found_before_downloading(hub, home, monkeypatc
     assert hub.ranges(CHECKPOINT) == []
 
 
-def test_model_names_and_paths(tmp_path, monkeypatch, small_model_dir):
+def test_model_names_and_paths(tmp_path, monkeypatch, release):
     monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    # Names are resolved before anything loads: any folder with a config.json is listed.
+    small_model_dir = release[0] / "flan-t5-base"
     assert resolve_model(None) is None
     assert resolve_model(str(small_model_dir)) == small_model_dir
     assert (resolve_model("motiongpt-default") / "config.json").is_file()
