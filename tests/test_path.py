@@ -127,3 +127,19 @@ def test_bad_paths_are_refused_in_one_line(walk, points, message):
     with pytest.raises(ValueError, match=message) as error:
         follow_path(walk, points)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_the_embedded_models_walks_follow_an_s_curve():
+    """On real model output (its walks curve a little and slide their feet by themselves):
+    on the curve within 10 cm and 15 degrees, no sliding added."""
+    from server.model.store import load_any
+
+    model = load_any()
+    for seed in (0, 1):
+        walk = model.generate("a person walks forward", frames=120, seed=seed)[0]
+        curve = s_curve(travel(walk)[-1] + 1.0)
+        followed = follow_path(walk, curve)
+        distance, angle = path_error(followed.joints, curve)
+        assert distance < 0.10 and angle < 15, (seed, distance, angle)
+        assert followed.sliding_after <= followed.sliding_before + 0.5
