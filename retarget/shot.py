@@ -394,7 +394,8 @@ def end_of(joints, fps: float = MODEL_FPS) -> tuple:
 def place_blocks(plan: BuildPlan, motions, keep=None) -> list:
     """PlacedBlocks for the plan's blocks from `motions` (the model's answers, joint
     positions (T, 22, 3) at MODEL_FPS, one per block in plan order). `keep` maps block
-    index -> Placement to reuse (an edit that must not move later blocks)."""
+    index -> Placement to reuse (an edit that must not move later blocks); a kept block
+    with a path is taken as already on it (its motion placed, not bent again)."""
     motions = list(motions)
     if len(motions) != len(plan.blocks):
         raise ValueError(f"{len(plan.blocks)} blocks but {len(motions)} motions")
@@ -402,7 +403,7 @@ def place_blocks(plan: BuildPlan, motions, keep=None) -> list:
     placed, previous_end = [], None
     for k, (block, motion) in enumerate(zip(plan.blocks, motions)):
         motion = validate_positions(motion)
-        if block.path is not None:
+        if block.path is not None and k not in keep:
             followed = follow_path(motion, block.path, MODEL_FPS)
             joints = resample_joints(followed.joints, MODEL_FPS, plan.fps, block.length)
             error = path_error(followed.joints, block.path, MODEL_FPS)

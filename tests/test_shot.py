@@ -191,6 +191,11 @@ def test_a_block_with_a_path_follows_it(motions):
     distance, angle = path_error(placed[2].joints, curve, FPS)
     assert distance < 0.10 and angle < 15
     assert placed[2].path_error[0] < 0.10 and placed[2].sliding[1] <= placed[2].sliding[0] + 0.5
+    # Kept (an edit elsewhere), the block is taken as it is: already on its path.
+    on_path = resample_joints(placed[2].joints, FPS, MODEL_FPS, model_frames(plan.blocks[2], FPS))
+    kept = place_blocks(plan, [motions[0], motions[1], on_path], keep={2: Placement(0.0, (0.0, 0.0))})
+    assert kept[2].path_error is None
+    np.testing.assert_array_equal(kept[2].joints[0], placed[2].joints[0])
 
 
 def test_stitched_joins_are_continuous(motions):
