@@ -8,8 +8,8 @@ frame (metres, Y up, ground XZ), as retarget/path.py.
 
 Building a shot:
   1. validate(): no overlaps (the reason names both blocks), lengths within the
-     contract's limits, each block long enough to give its joins context.
-  2. build_plan(): each block is generated from its text (text-to-motion, its own seed),
+     contract's limits, texts, names, paths.
+  2. build_plan(): each block long enough to give its joins context; each block is generated from its text (text-to-motion, its own seed),
      or, with `continues`, continued from the previous block's end (prediction); each
      join between neighbours (a gap, or the seam where two blocks abut) is filled by
      in-betweening over frames a+1..b-1 with context first..a and b..last taken from the
