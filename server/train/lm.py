@@ -28,6 +28,7 @@ from .corpus import Clip, load_clips
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
                    write_digest)
 from .examples import INSTRUCTION_CHOICES, make_example
+from .vocabulary import cover_characters, missing_characters
 from .vq import load_vq_dir
 
 DEFAULTS = {
@@ -162,6 +163,10 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     if model_config["init"]:
         model = load_model_dir(model_config["init"])
         model.name = model_config["name"]
+        if model_config["vq"]:
+            # A tokenizer continued from the init model's (`train vq` with model.init):
+            # same codebook size and normalization, codes that moved with the corpus.
+            _replace_tokenizer(model, model_config["vq"])
         vae, mean, std = model.vae, model.mean, model.std
     else:
         model = _fresh_model(model_config, train, out, processes, data)
@@ -173,6 +178,13 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     step_frames = vae.config.frames_per_token
     clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None,
                                    statistics=(mean, std)) if c.captions]
+    if model_config["init"]:
+        # Characters this corpus's captions use that the model's pieces cannot spell.
+        missing = missing_characters(model, (caption for clip in clips for caption in clip.captions))
+        if missing:
+            model = cover_characters(model, Path(model_config["init"]) / "spiece.model", missing, out / "tokenizer")
+            if processes.main:
+                log(f"lm: the caption vocabulary gains {len(missing)} characters: {' '.join(missing)}")
     if model.prompt_embedder is not None:
         # Every caption's sentence-encoder states, once: the encoder is frozen, so a
         # step only looks them up (quoted captions are texts of their own).
@@ -210,6 +222,14 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         log(f"lm: done at step {step}; model in {result}")
     write_digest(lm, out, processes)
     return result
+
+
+def _replace_tokenizer(model: MotionGPT, vq_directory) -> None:
+    vae, mean, std = load_vq_dir(vq_directory)
+    if vae.config.codebook_size != model.codebook_size or vae.config.frames_per_token != model.frames_per_token:
+        raise ValueError(f"model.vq {vq_directory} has {vae.config.codebook_size} codes of {vae.config.frames_per_token} frames; "
+                         f"the model of model.init has {model.codebook_size} of {model.frames_per_token}")
+    model.vae, model.mean, model.std = vae.eval(), np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
 
 
 def _fresh_model(model_config: dict, train: dict, out: Path, processes: Processes, data: dict) -> MotionGPT:

@@ -32,7 +32,8 @@ POSITIONS = slice(4, 67)  # root-relative joint positions in the 263-d features
 
 DEFAULTS = {
     "data": {"dir": "", "limit": 0},
-    "model": {f.name: f.default for f in fields(VQVAEConfig)},
+    # model.init: a model directory (or RUN/vq) whose tokenizer this run continues from.
+    "model": {**{f.name: f.default for f in fields(VQVAEConfig)}, "init": ""},
     "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "ema_decay": 0.99, "dead_share": 0.125,
               "validation_clips": 64},
 }
@@ -81,6 +82,13 @@ class EMACodebook:
         share = counts / counts.sum()
         perplexity = torch.exp(-(share * torch.log(share + 1e-10)).sum())
         return {"perplexity": float(perplexity), "dead_codes": float((~used).sum())}
+
+    def start_from_codebook(self) -> None:
+        """Continue from a trained codebook: each code a running mean of weight one, so
+        the first batches move it toward the new data without discarding it."""
+        self.sum.copy_(self.codebook)
+        self.count.fill_(1.0)
+        self.ready.fill_(True)
 
     def state_dict(self):
         return {"count": self.count, "sum": self.sum, "ready": self.ready}
@@ -151,6 +159,22 @@ def load_vq_dir(directory) -> tuple[VQVAE, np.ndarray, np.ndarray]:
     return vae.eval(), np.load(directory / "mean.npy"), np.load(directory / "std.npy")
 
 
+def _initial_tokenizer(init, vae_config: VQVAEConfig) -> tuple[VQVAE, np.ndarray, np.ndarray]:
+    """The tokenizer of a model directory or of a `train vq` result, checked against the
+    configured shape."""
+    from server.model.store import load_model_dir
+
+    init = Path(init)
+    if (init / "vae.safetensors").is_file():
+        vae, mean, std = load_vq_dir(init)
+    else:
+        model = load_model_dir(init)
+        vae, mean, std = model.vae, model.mean, model.std
+    if vae.config != vae_config:
+        raise ValueError(f"model.init {init} has a tokenizer shaped {vae.config}, but the configuration asks for {vae_config}")
+    return vae.train(), mean, std
+
+
 @torch.no_grad()
 def reconstruction_error_mm(vae: VQVAE, clips: list[Clip], mean, std) -> float:
     """MPJPE (mm) of clips passed through codes and back: joint positions relative to the
@@ -175,18 +199,27 @@ def train_vq(config_path, out, overrides=(), restart: bool = False, log=print) -
 def _train(config: dict, out: Path, processes: Processes, restart: bool, log) -> Path:
     data, train = config["data"], config["train"]
     processes.set_threads(train["threads"])
-    vae_config = VQVAEConfig(**config["model"])
+    init = config["model"]["init"]
+    vae_config = VQVAEConfig(**{k: v for k, v in config["model"].items() if k != "init"})
     if train["window"] % vae_config.frames_per_token:
         raise ValueError(f"train.window must be a multiple of {vae_config.frames_per_token}")
-    clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None)
-    mean, std = read_statistics(data["dir"])
     run = RunDirectory(out, config, processes, restart)
 
     torch.manual_seed(train["seed"])  # identical initial weights on every process
-    vae = VQVAE(vae_config).to(processes.device)
+    if init:
+        # Continuing keeps the earlier tokenizer's normalization, so its codes keep
+        # their meaning for the language model trained on them while they adapt.
+        vae, mean, std = _initial_tokenizer(init, vae_config)
+        vae = vae.to(processes.device)
+    else:
+        mean, std = read_statistics(data["dir"])
+        vae = VQVAE(vae_config).to(processes.device)
+    clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None, statistics=(mean, std))
     model = processes.wrap(Autoencoding(vae))
     optimizer = ScheduledOptimizer(vae.parameters(), train)
     codebook = EMACodebook(vae.quantizer.codebook, train["ema_decay"], train["dead_share"], processes)
+    if init:
+        codebook.start_from_codebook()
     state = {"model": vae, "optimizer": optimizer, "codebook": codebook}
     step = run.resume(state)
     schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
@@ -209,7 +242,8 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     if processes.main:
         save_vq_dir(vae, mean, std, result)
         vae.eval()
-        validation = load_clips(data["dir"], "val", min_frames=vae_config.frames_per_token * 2)[:train["validation_clips"]]
+        validation = load_clips(data["dir"], "val", min_frames=vae_config.frames_per_token * 2,
+                                statistics=(mean, std))[:train["validation_clips"]]
         error = reconstruction_error_mm(vae, validation, mean, std)
         run.log(step, {"validation_mpjpe_mm": error})
         run.plot("motion VQ-VAE")
