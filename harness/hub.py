@@ -9,7 +9,8 @@ It answers what huggingface_hub 0.36 asks (file_download.py):
 
 Faults a test can ask for: `cut[filename] = [offsets]` ends the next GETs of the file
 after the byte at each offset (one offset per GET, the connection is closed mid-body);
-`corrupt.add(filename)` serves a byte flipped under the right checksum headers.
+`corrupt.add(filename)` serves a byte flipped under the right checksum headers;
+`throttle[filename] = bytes_per_second` sends the file's next GET slowly (to cancel a download).
 Every request is recorded in `requests` as (method, path, Range header).
 """
 
@@ -18,6 +19,7 @@ import json
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # Files the real hub keeps in LFS in these repositories (the others are plain git blobs).
@@ -50,6 +52,7 @@ class StandInHub:
         }
         self.cut: dict[str, list[int]] = {}
         self.corrupt: set[str] = set()
+        self.throttle: dict[str, int] = {}
         self.requests: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -147,6 +150,10 @@ class StandInHub:
                 with hub._lock:
                     cuts = hub.cut.get(filename) or []
                     stop = cuts.pop(0) if cuts else None
+                with hub._lock:
+                    rate = hub.throttle.pop(filename, None)
+                if rate:
+                    return self._send_slowly(status, headers, data[start:], rate)
                 if stop is None or stop <= start:
                     return self._send(status, headers, data[start:])
                 # Headers promise the whole rest; the body ends at `stop` and the
@@ -155,6 +162,16 @@ class StandInHub:
                 self.wfile.flush()
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+            def _send_slowly(self, status, headers, body, rate):
+                self._send(status, headers)
+                step = max(1, rate // 10)
+                try:
+                    for offset in range(0, len(body), step):
+                        self.wfile.write(body[offset:offset + step])
+                        time.sleep(0.1)
+                except OSError:  # the client went away (a cancelled download)
+                    self.close_connection = True
 
         return Handler
 

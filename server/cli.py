@@ -53,6 +53,8 @@ def _load_model(args):
 
     # A name that is not installed fails at once, before torch loads.
     model_directory = resolve_model(args.model)
+    from server.device import pick_device
+    from server.model.decoding import choose_mode
     import torch
     from transformers.utils import logging as transformers_logging
 
@@ -64,7 +66,10 @@ def _load_model(args):
     # Decoding is memory-bound: one thread per core this process may use.
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
     model = load_any(model=model_directory, checkpoint=args.checkpoint, t5=args.t5, meta=args.meta)
-    model.decoding = getattr(args, "decoding", None) or model.decoding
+    # The language model goes to the device; the motion tokenizer is small and stays on the CPU.
+    model.lm.to(pick_device(args.device))
+    requested = getattr(args, "decoding", None)
+    model.decoding = choose_mode(requested, model.lm) if requested else model.decoding
     return model
 
 
@@ -164,7 +169,15 @@ def _serve(args) -> None:
           max_queued=args.max_queued)
 
 
+DECODING_CHOICES = ("auto", "exact", "fast", "hf")
+DECODING_HELP = ("auto (default): the fastest for the model's size (generate for small models, fast for the release); "
+                 "exact: the same tokens as Hugging Face generate, faster; fast: float16 weights, about 5x generate at "
+                 "the release's size, slightly different tokens; hf: generate itself")
+
+
 def _add_model_options(parser) -> None:
+    from server.device import DEVICE_CHOICES, DEVICE_HELP
+
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="a model's name from `motiongpt models` (e.g. motiongpt-release) or a model "
                                        "directory (the project's format; default: the embedded model)")
@@ -172,6 +185,7 @@ def _add_model_options(parser) -> None:
     group.add_argument("--t5", help="with --checkpoint: the flan-t5-base directory (config.json, tokenizer)")
     group.add_argument("--meta", help="with --checkpoint: folder with the release's mean.npy and std.npy (default: shipped copy)")
     group.add_argument("--threads", type=int, help="CPU threads (default: all this process may use)")
+    group.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
 
 
 def _add_sampling_options(parser) -> None:
@@ -180,9 +194,7 @@ def _add_sampling_options(parser) -> None:
     group.add_argument("--top-k", type=int, default=50, help="sample among the k most likely tokens (default 50)")
     group.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     group.add_argument("--greedy", action="store_true", help="always take the most likely token")
-    group.add_argument("--decoding", choices=("exact", "fast", "hf"), default="exact",
-                       help="exact: the same tokens as Hugging Face generate, a little faster; fast: int8 weights, "
-                            "about 4x generate, slightly different tokens; hf: generate itself")
+    group.add_argument("--decoding", choices=DECODING_CHOICES, default="auto", help=DECODING_HELP)
 
 
 def _add_output_options(parser) -> None:
@@ -222,7 +234,7 @@ def _add_model_commands(commands) -> None:
     serve.add_argument("--shutdown-timeout", type=float, default=5.0,
                        help="on SIGTERM, seconds open requests get after unfinished jobs are dropped (default 5)")
     serve.add_argument("--max-queued", type=int, default=16, help="jobs that may wait for the model (default 16)")
-    serve.add_argument("--decoding", choices=("exact", "fast", "hf"), default="exact")
+    serve.add_argument("--decoding", choices=DECODING_CHOICES, default="auto", help=DECODING_HELP)
     _add_model_options(serve)
     serve.set_defaults(run=_serve)
 
@@ -255,6 +267,9 @@ def _train(args) -> None:
         from server.train.lm import train_lm as run
     else:
         from server.eval.retrieval import train_retrieval as run
+    from server.train.loop import request_device
+
+    request_device(args.device)
     run(args.config, args.out, overrides=args.set, restart=args.restart, log=lambda line: print(line, flush=True))
 
 
@@ -332,6 +347,10 @@ def _add_train_commands(commands) -> None:
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a configuration value, e.g. --set train.steps=100 --set data.dir=corpus")
     train.add_argument("--restart", action="store_true", help="discard OUT's checkpoint and log and start over")
+    from server.device import DEVICE_CHOICES, DEVICE_HELP
+
+    train.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                       help=DEVICE_HELP + "; under torchrun each process takes the GPU of its LOCAL_RANK")
     train.set_defaults(run=_train)
 
     pack = commands.add_parser("pack", help="store a trained model compactly (float16), e.g. as the embedded default",
@@ -357,8 +376,9 @@ def _add_train_commands(commands) -> None:
 def _download(args) -> None:
     from server.model.download import download
 
+    progress = (lambda fraction: print(f"progress {fraction:.4f}", flush=True)) if args.progress_lines else None
     download(args.name, accept_licence=args.accept_licence, keep_download=args.keep_download,
-             log=lambda line: print(line, flush=True))
+             log=lambda line: print(line, flush=True), progress=progress)
 
 
 def _models(args) -> None:
@@ -394,6 +414,8 @@ def _add_catalog_commands(commands) -> None:
     download.add_argument("--accept-licence", action="store_true", help="accept the licence shown (required)")
     download.add_argument("--keep-download", action="store_true",
                           help="keep the downloaded checkpoint after converting it (default: delete it)")
+    download.add_argument("--progress-lines", action="store_true",
+                          help="print 'progress FRACTION' lines on stdout while downloading (for the Blender extension)")
     download.set_defaults(run=_download)
     models = commands.add_parser("models", help="list the models --model NAME accepts (size on disk, origin) "
                                                 "and the ones `download` installs")

@@ -52,7 +52,7 @@ def installed(release, tmp_path_factory):
     """One download through the stand-in hub: (MOTIONGPT_HOME, the command's result, the hub)."""
     home = tmp_path_factory.mktemp("home")
     with StandInHub(release[1]) as stand_in:
-        result = motiongpt(home, stand_in.endpoint, "download", "motiongpt-release", "--accept-licence")
+        result = motiongpt(home, stand_in.endpoint, "download", "motiongpt-release", "--accept-licence", "--progress-lines")
     return home, result, stand_in
 
 
@@ -68,6 +68,9 @@ def test_download_installs_the_model_under_its_name(installed, release):
     home, result, hub = installed
     assert result.returncode == 0, result.stderr
     assert result.stdout.index("NON-COMMERCIAL") < result.stdout.index("installed motiongpt-release")
+    # What the extension shows as the bar: fractions of the bytes, growing to 1.
+    fractions = [float(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("progress ")]
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
     model = home / "models" / "motiongpt-release"
     assert (model / "model.safetensors").is_file() and (model / "config.json").is_file()
     assert not list(model.glob("*.tar")) and not (home / "downloads" / "motiongpt-release").exists()

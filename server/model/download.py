@@ -180,9 +180,40 @@ def _convert(downloadable: Downloadable, checkpoint: Path, t5_directory: Path, r
     return target
 
 
+def _bytes_on_disk(folders) -> int:
+    """What the download has written so far: finished files and partial ones."""
+    return sum(f.stat().st_size for folder in folders if folder.is_dir() for f in folder.rglob("*")
+               if f.is_file() and (f.suffix == ".incomplete" or ".cache" not in f.parts))
+
+
+class _ProgressWatch:
+    """Calls progress(fraction of the bytes) twice a second from a thread, by looking at
+    the files as huggingface_hub writes them (it offers no callback of its own)."""
+
+    def __init__(self, folders, total: int, progress):
+        import threading
+
+        self.folders, self.total, self.progress = folders, max(total, 1), progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.5):
+            self.progress(min(1.0, _bytes_on_disk(self.folders) / self.total))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def download(name: str, accept_licence: bool = False, keep_download: bool = False, endpoint: str | None = None,
-             log=print) -> Path:
-    """Download, verify and install the model `name`; returns its directory."""
+             log=print, progress=None) -> Path:
+    """Download, verify and install the model `name`; returns its directory.
+    `progress(fraction)` is told how much of the bytes are here, while downloading."""
     downloadable = DOWNLOADABLE.get(name)
     if downloadable is None:
         raise DownloadError(f"no downloadable model named {name!r} (downloadable: {', '.join(DOWNLOADABLE)})")
@@ -199,7 +230,11 @@ def download(name: str, accept_licence: bool = False, keep_download: bool = Fals
     remotes = [_remote_file(file, endpoint) for file in files]
     _check_disk_space(downloadable, remotes)
     log(f"downloading {sum(r.size for r in remotes) / 1e6:.1f} MB from {endpoint}")
-    paths = [_fetch(remote, _staging(downloadable, remote.file), endpoint, log) for remote in remotes]
+    folders = sorted({_staging(downloadable, remote.file) for remote in remotes})
+    with _ProgressWatch(folders, sum(r.size for r in remotes), progress or (lambda fraction: None)):
+        paths = [_fetch(remote, _staging(downloadable, remote.file), endpoint, log) for remote in remotes]
+    if progress is not None:
+        progress(1.0)
     target = _convert(downloadable, paths[0], paths[1].parent, remotes, endpoint, log)
     if keep_download:
         log(f"kept the download in {downloads_folder() / name}")
