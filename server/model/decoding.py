@@ -1,4 +1,4 @@
-"""A decoding loop for motion tokens, written for a CPU.
+"""A decoding loop for motion tokens, on the CPU or a GPU.
 
 Decoding is memory-bound: every token streams the decoder's weights once. Hugging
 Face's `generate` also pays for general machinery on every step. This loop runs the
@@ -16,65 +16,76 @@ Two modes:
   run at nearly twice that, and every output is the same dot product computed by the
   same kernel, so the numbers do not change (halves split at a multiple of 16 rows,
   where the kernel's blocking is unchanged; tested bit for bit).
-- fast: projections fused (q/k/v, the two gated feed-forward inputs) and stored as int8
-  (dynamic quantization), and logits computed only for the tokens the motion grammar
-  allows at each step. Output differs slightly from exact mode (see the README).
+- fast: projections fused (q/k/v, the two gated feed-forward inputs) and stored as
+  float16, half the bytes each token streams, and logits computed only for the tokens
+  the motion grammar allows at each step. float16 rather than int8: torch's int8 paths
+  for one row (dynamic quantization, weight-only int8) ran at a quarter or less of the
+  float16 kernel's bytes per second here, so int8 read half the bytes and took longer;
+  and float16 keeps 11 bits of every activation where dynamic quantization kept 8. The
+  feed-forward output's input is scaled to at most 1 before it is rounded (T5's
+  feed-forward activations can pass float16's range). Output differs slightly from
+  exact mode (see the README).
+
+`auto` (choose_mode) picks by the model's size: at the embedded model's size the
+per-step machinery, not the weights, is the cost and `generate` is as fast as the loop.
+The loop runs on the device the model is on; on a CPU with two or more cores the row
+halves spread each projection over two cores.
 """
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+MODES = ("exact", "fast")
+
+# `auto`: below this many decoder weights `generate` is as fast as the loop (the
+# embedded model, 2.4M, is far below it), above it the fast loop is the fastest (the
+# release, 99M, is far above it). Measured by benchmarks/decode.py --crossover: the
+# loop's lead over generate grows with the weights it streams per token; at a tenth of
+# the release's size it is already ahead.
+AUTO_LOOP_MIN_DECODER_WEIGHTS = 8_000_000
+
 
 class Cancelled(Exception):
     """Decoding stopped because the caller asked it to."""
 
 
+def decoder_weights(lm) -> int:
+    """How many decoder weights one decoding step reads (cross-attention keys and values
+    are projected once per prompt, the output layer only in the motion tokens' rows)."""
+    total = 0
+    for block in lm.decoder.block:
+        self_attn, cross = block.layer[0].SelfAttention, block.layer[1].EncDecAttention
+        ff = block.layer[2].DenseReluDense
+        ff_linears = [m for m in ff.children() if isinstance(m, nn.Linear)]
+        total += sum(m.weight.numel() for m in (self_attn.q, self_attn.k, self_attn.v, self_attn.o, cross.q, cross.o, *ff_linears))
+    return total
+
+
+def choose_mode(requested: str, lm) -> str:
+    """The decoding mode for `requested` ("auto", "exact", "fast" or "hf") and this model:
+    auto is generate for small models and the fast loop for large ones."""
+    if requested != "auto":
+        return requested
+    return "fast" if decoder_weights(lm) >= AUTO_LOOP_MIN_DECODER_WEIGHTS else "hf"
+
+
 @dataclass
 class _Layer:
     self_norm: torch.Tensor
-    qkv: object  # fast: one fused int8 module; exact: q, k, v as row halves (or a tuple of modules)
-    self_out: object
+    qkv: object  # x -> (q, k, v)
+    self_out: object  # x -> (y,)
     cross_norm: torch.Tensor
-    cross_q: nn.Module
-    cross_out: nn.Module
+    cross_q: object
+    cross_out: object
     ff_norm: torch.Tensor
-    ff_in: object  # the gated inputs, organised like qkv
-    ff_out: nn.Module
+    ff_in: object  # x -> (gate, linear) or (hidden,)
+    ff_out: object
     act: nn.Module
     gated: bool
-
-
-class _RowHalves:
-    """x @ W^T as two row halves, the second on a helper thread."""
-
-    def __init__(self, weight: torch.Tensor, pool: ThreadPoolExecutor):
-        half = (weight.shape[0] // 2) // 16 * 16
-        weight = weight.detach()
-        self.top, self.bottom = weight[:half], weight[half:]
-        self.pool = pool
-
-    def __call__(self, x):
-        bottom = self.pool.submit(_linears_inference, x, [self.bottom])
-        return torch.cat([nn.functional.linear(x, self.top), bottom.result()[0]], dim=-1)
-
-
-class _RowHalvesGroup:
-    """Several projections of the same input (q, k, v; or the two gated inputs) as row
-    halves: one hand-off to the helper thread for all their bottom halves."""
-
-    def __init__(self, weights, pool: ThreadPoolExecutor):
-        self.parts = [_RowHalves(w, pool) for w in weights]
-        self.pool = pool
-
-    def __call__(self, x):
-        bottoms = self.pool.submit(_linears_inference, x, [p.bottom for p in self.parts])
-        tops = [nn.functional.linear(x, p.top) for p in self.parts]
-        return tuple(torch.cat([top, bottom], dim=-1) for top, bottom in zip(tops, bottoms.result()))
 
 
 def _linears_inference(x, weights):
@@ -83,28 +94,81 @@ def _linears_inference(x, weights):
         return [nn.functional.linear(x, w) for w in weights]
 
 
-def _fuse(linears) -> nn.Linear:
-    fused = nn.Linear(linears[0].in_features, sum(linear.out_features for linear in linears), bias=False)
-    with torch.no_grad():
-        fused.weight.copy_(torch.cat([linear.weight for linear in linears], dim=0))
-    return fused
+class _Linears:
+    """Several projections of the same input, each its own product, as `generate` does."""
+
+    def __init__(self, weights):
+        self.weights = [w.detach() for w in weights]
+
+    def __call__(self, x):
+        return tuple(nn.functional.linear(x, w) for w in self.weights)
 
 
-def _quantize(module: nn.Module) -> nn.Module:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's dynamic quantization is deprecated but sound
-        return torch.ao.quantization.quantize_dynamic(nn.Sequential(module), {nn.Linear}, dtype=torch.qint8)[0]
+class _RowHalves:
+    """Several projections of the same input (q, k, v; the two gated inputs; or one),
+    each as two halves of its rows, the bottom halves on a helper thread: one hand-off
+    for the group. Halves split at a multiple of 16 rows, where the kernel's blocking
+    is unchanged, so every output is the dot product `generate` computes."""
+
+    def __init__(self, weights, pool: ThreadPoolExecutor):
+        self.tops, self.bottoms = [], []
+        for weight in weights:
+            half = (weight.shape[0] // 2) // 16 * 16
+            self.tops.append(weight.detach()[:half])
+            self.bottoms.append(weight.detach()[half:])
+        self.pool = pool
+
+    def __call__(self, x):
+        bottoms = self.pool.submit(_linears_inference, x, self.bottoms)
+        tops = [nn.functional.linear(x, top) for top in self.tops]
+        return tuple(torch.cat([top, bottom], dim=-1) for top, bottom in zip(tops, bottoms.result()))
+
+
+class _Float16:
+    """Projections of the same input fused into one float16 matrix (halves on two cores
+    when there is a pool), results back in float32.
+
+    With `scaled`, the input is divided by its largest magnitude before it is rounded to
+    float16 and the output multiplied back: the feed-forward output's input can pass
+    float16's range (65504) in T5 models."""
+
+    def __init__(self, weights, pool: ThreadPoolExecutor | None, scaled: bool = False):
+        fused = torch.cat([w.detach() for w in weights], dim=0).to(torch.float16).contiguous()
+        self.sizes = [w.shape[0] for w in weights]
+        self.scaled = scaled
+        self.pool = pool
+        if pool is not None:
+            half = (fused.shape[0] // 2) // 16 * 16
+            self.top, self.bottom = fused[:half], fused[half:]
+        else:
+            self.whole = fused
+
+    def __call__(self, x):
+        if self.scaled:
+            scale = x.abs().amax().clamp_min(1e-12)
+            x = x / scale
+        x = x.to(torch.float16)
+        if self.pool is not None:
+            bottom = self.pool.submit(_linears_inference, x, [self.bottom])
+            y = torch.cat([nn.functional.linear(x, self.top), bottom.result()[0]], dim=-1).float()
+        else:
+            y = nn.functional.linear(x, self.whole).float()
+        if self.scaled:
+            y = y * scale
+        return y.split(self.sizes, dim=-1) if len(self.sizes) > 1 else (y,)
 
 
 class MotionDecoder:
-    """Greedy or sampled decoding of one sequence with a T5ForConditionalGeneration."""
+    """Greedy or sampled decoding of one sequence with a T5ForConditionalGeneration, on
+    the device the model is on."""
 
-    def __init__(self, lm, mode: str = "exact", max_length: int = 260):
-        if mode not in ("exact", "fast"):
+    def __init__(self, lm, mode: str = "exact", max_length: int = 260, split_rows: bool | None = None):
+        if mode not in MODES:
             raise ValueError(f"decoding mode must be 'exact' or 'fast', got {mode!r}")
         self.lm = lm
         self.mode = mode
         self.max_length = max_length
+        self.device = next(lm.parameters()).device
         config = lm.config
         self.heads, self.d_kv, self.eps = config.num_heads, config.d_kv, config.layer_norm_epsilon
         self.inner = self.heads * self.d_kv
@@ -114,28 +178,29 @@ class MotionDecoder:
         # T5 scales the last hidden state when the output layer is tied to the embeddings.
         self.output_scale = config.d_model**-0.5 if config.tie_word_embeddings else 1.0
         self.lm_head = lm.lm_head.weight
-        cores = len(os.sched_getaffinity(0))
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="decode") if mode == "exact" and cores >= 2 else None
+        if split_rows is None:
+            # One matrix-vector product runs at about one core's memory bandwidth; two
+            # halves on two cores at nearly twice that. A GPU has its own parallelism.
+            split_rows = self.device.type == "cpu" and len(os.sched_getaffinity(0)) >= 2
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="decode") if split_rows else None
         with torch.no_grad():
             # Decoder self-attention is causal: the bias for query t over keys 0..t.
-            self.position_bias = decoder.block[0].layer[0].SelfAttention.compute_bias(max_length, max_length)[0]
-        self.layers = [self._layer(block, fast=(mode == "fast")) for block in decoder.block]
+            attention = decoder.block[0].layer[0].SelfAttention
+            self.position_bias = attention.compute_bias(max_length, max_length, device=self.device)[0]
+        self.layers = [self._layer(block) for block in decoder.block]
 
-    def _layer(self, block, fast: bool) -> _Layer:
+    def _layer(self, block) -> _Layer:
         self_attn, cross_attn, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
         gated = hasattr(ff, "wi_0")
-        ff_inputs = (ff.wi_0, ff.wi_1) if gated else (ff.wi,)
-        if fast:
-            qkv, ff_in = _quantize(_fuse((self_attn.q, self_attn.k, self_attn.v))), _quantize(_fuse(ff_inputs))
-            self_out, cross_q, cross_out, ff_out = (_quantize(m) for m in (self_attn.o, cross_attn.q, cross_attn.o, ff.wo))
+        groups = [(self_attn.q, self_attn.k, self_attn.v), (self_attn.o,), (cross_attn.q,), (cross_attn.o,),
+                  (ff.wi_0, ff.wi_1) if gated else (ff.wi,), (ff.wo,)]
+        if self.mode == "fast":
+            qkv, self_out, cross_q, cross_out, ff_in, ff_out = (
+                _Float16([m.weight for m in group], self.pool, scaled=(index == 5)) for index, group in enumerate(groups))
         elif self.pool is not None:
-            halves = lambda m: _RowHalves(m.weight, self.pool)  # noqa: E731
-            qkv = _RowHalvesGroup([m.weight for m in (self_attn.q, self_attn.k, self_attn.v)], self.pool)
-            ff_in = _RowHalvesGroup([m.weight for m in ff_inputs], self.pool)
-            self_out, cross_q, cross_out, ff_out = (halves(m) for m in (self_attn.o, cross_attn.q, cross_attn.o, ff.wo))
+            qkv, self_out, cross_q, cross_out, ff_in, ff_out = (_RowHalves([m.weight for m in g], self.pool) for g in groups)
         else:
-            qkv, ff_in = (self_attn.q, self_attn.k, self_attn.v), ff_inputs
-            self_out, cross_q, cross_out, ff_out = self_attn.o, cross_attn.q, cross_attn.o, ff.wo
+            qkv, self_out, cross_q, cross_out, ff_in, ff_out = (_Linears([m.weight for m in g]) for g in groups)
         return _Layer(block.layer[0].layer_norm.weight, qkv, self_out, block.layer[1].layer_norm.weight, cross_q,
                       cross_out, block.layer[2].layer_norm.weight, ff_in, ff_out, ff.act, gated)
 
@@ -151,25 +216,27 @@ class MotionDecoder:
     def decode(self, encoder_inputs: dict, choose, max_new_tokens: int, stop_ids, should_stop=None):
         """Decode up to `max_new_tokens` tokens after the decoder start token, for the
         prompt `encoder_inputs` (one row of `input_ids` or `inputs_embeds`, with its
-        `attention_mask`).
+        `attention_mask`; padded prompts are fine, the mask hides the pads).
 
         `choose(step, hidden, logits_fn)` picks the next token id from the final hidden
         state; `logits_fn(lo, hi)` gives the logits of token ids lo..hi-1 (only those are
-        computed). Stops at any of `stop_ids`, or when `should_stop()` says so (checked
-        every step, for cancellation: raises Cancelled). Returns the new token ids.
+        computed), as a float32 tensor on the CPU. Stops at any of `stop_ids`, or when
+        `should_stop()` says so (checked every step, for cancellation: raises Cancelled).
+        Returns the new token ids.
         """
         if max_new_tokens + 1 > self.max_length:
             raise ValueError(f"at most {self.max_length - 1} new tokens, asked {max_new_tokens}")
+        encoder_inputs = {name: value.to(self.device) for name, value in encoder_inputs.items()}
         attention_mask = encoder_inputs.get("attention_mask")
         encoder_out = self.lm.encoder(**encoder_inputs).last_hidden_state[0]
-        # Masked encoder positions (padding) get -inf in cross-attention.
-        cross_mask = torch.zeros(encoder_out.shape[0]) if attention_mask is None else \
+        # Masked encoder positions (padding) get the most negative number in cross-attention.
+        cross_mask = torch.zeros(encoder_out.shape[0], device=self.device) if attention_mask is None else \
             (1.0 - attention_mask[0].to(encoder_out.dtype)) * torch.finfo(encoder_out.dtype).min
         cross = []
         for block in self.lm.decoder.block:
             attn = block.layer[1].EncDecAttention
-            cross.append((self._heads(attn.k(encoder_out)), self._heads(attn.v(encoder_out))))
-        keys = torch.zeros(len(self.layers), self.heads, self.max_length, self.d_kv)
+            cross.append((self._heads(attn.k(encoder_out)).transpose(-1, -2), self._heads(attn.v(encoder_out))))
+        keys = torch.zeros(len(self.layers), self.heads, self.max_length, self.d_kv, device=self.device)
         values = torch.zeros_like(keys)
 
         threads = torch.get_num_threads()
@@ -184,49 +251,36 @@ class MotionDecoder:
     def _loop(self, cross, cross_mask, keys, values, choose, max_new_tokens, stop_ids, should_stop):
         token = self.lm.config.decoder_start_token_id
         out = []
+        heads, d_kv, inner = self.heads, self.d_kv, self.inner
         for step in range(max_new_tokens):
             if should_stop is not None and should_stop():
                 raise Cancelled("decoding was cancelled")
             hidden = self.embed[token][None]  # (1, d_model)
+            bias = self.position_bias[:, step : step + 1, : step + 1]
             for index, layer in enumerate(self.layers):
-                normed = self._norm(hidden, layer.self_norm)
-                if isinstance(layer.qkv, _RowHalvesGroup):
-                    q, k, v = layer.qkv(normed)
-                elif isinstance(layer.qkv, tuple):
-                    q, k, v = (m(normed) for m in layer.qkv)
-                else:
-                    q, k, v = layer.qkv(normed).split(self.inner, dim=-1)
-                keys[index, :, step] = k.view(self.heads, self.d_kv)
-                values[index, :, step] = v.view(self.heads, self.d_kv)
-                scores = self._heads(q) @ keys[index, :, : step + 1].transpose(-1, -2)
-                scores = scores + self.position_bias[:, step : step + 1, : step + 1]
+                q, k, v = layer.qkv(self._norm(hidden, layer.self_norm))
+                keys[index, :, step] = k.view(heads, d_kv)
+                values[index, :, step] = v.view(heads, d_kv)
+                scores = self._heads(q) @ keys[index, :, : step + 1].transpose(-1, -2) + bias
                 weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
-                context = (weights @ values[index, :, : step + 1]).transpose(0, 1).reshape(1, self.inner)
-                hidden = hidden + layer.self_out(context)
+                context = (weights @ values[index, :, : step + 1]).transpose(0, 1).reshape(1, inner)
+                hidden = hidden + layer.self_out(context)[0]
 
-                normed = self._norm(hidden, layer.cross_norm)
                 cross_keys, cross_values = cross[index]
-                scores = self._heads(layer.cross_q(normed)) @ cross_keys.transpose(-1, -2) + cross_mask
+                scores = self._heads(layer.cross_q(self._norm(hidden, layer.cross_norm))[0]) @ cross_keys + cross_mask
                 weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
-                context = (weights @ cross_values).transpose(0, 1).reshape(1, self.inner)
-                hidden = hidden + layer.cross_out(context)
+                context = (weights @ cross_values).transpose(0, 1).reshape(1, inner)
+                hidden = hidden + layer.cross_out(context)[0]
 
-                normed = self._norm(hidden, layer.ff_norm)
-                if isinstance(layer.ff_in, (tuple, _RowHalvesGroup)):
-                    projected = layer.ff_in(normed) if isinstance(layer.ff_in, _RowHalvesGroup) else [m(normed) for m in layer.ff_in]
-                    inner = layer.act(projected[0])
-                    if layer.gated:
-                        inner = inner * projected[1]
-                elif layer.gated:
-                    gate, linear = layer.ff_in(normed).chunk(2, dim=-1)
-                    inner = layer.act(gate) * linear
-                else:
-                    inner = layer.act(layer.ff_in(normed))
-                hidden = hidden + layer.ff_out(inner)
+                projected = layer.ff_in(self._norm(hidden, layer.ff_norm))
+                inner_state = layer.act(projected[0])
+                if layer.gated:
+                    inner_state = inner_state * projected[1]
+                hidden = hidden + layer.ff_out(inner_state)[0]
             final = self._norm(hidden, self.final_norm)[0] * self.output_scale
 
             def logits(lo=0, hi=None, final=final):
-                return nn.functional.linear(final, self.lm_head[lo:hi])
+                return nn.functional.linear(final, self.lm_head[lo:hi]).float().cpu()
 
             token = int(choose(step, final, logits))
             out.append(token)

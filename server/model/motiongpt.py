@@ -283,7 +283,8 @@ class MotionGPT:
         return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
 
     def _encode_prompt(self, prompt: str) -> dict:
-        return self.prompt_inputs([prompt])
+        # On the language model's device (a GPU with --device; server/device.py).
+        return {name: value.to(self.lm.device) for name, value in self.prompt_inputs([prompt]).items()}
 
     def decoder(self, mode: str) -> MotionDecoder:
         """The decoding loop for `mode` ("exact" or "fast"), built once per model."""

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ..device import DeviceError, distributed_backend, pick_device
 from .config import ConfigError, load_config, same_run, save_config
 
 
@@ -36,20 +37,30 @@ def run_stage(train, defaults: dict, config_path, out, overrides, restart: bool,
         processes.close()
 
 
-class Processes:
-    """This process's place in the run: rank, world size, device."""
+_requested_device = "auto"
 
-    def __init__(self):
+
+def request_device(requested: str) -> None:
+    """The device training runs on (`motiongpt train --device`; see server/device.py)."""
+    global _requested_device
+    _requested_device = requested
+
+
+class Processes:
+    """This process's place in the run: rank, world size, device (the GPU of LOCAL_RANK
+    under torchrun on CUDA), and the process group (NCCL on CUDA, gloo otherwise)."""
+
+    def __init__(self, device: str | None = None):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.distributed = self.world > 1
-        if self.distributed and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend)
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
+        self.device = pick_device(device or _requested_device, local_rank=local)
+        if self.distributed and self.device.type == "mps":
+            raise DeviceError("training in several processes on Apple MPS: torch.distributed has no MPS backend; "
+                              "run one process, or --device cpu")
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group(distributed_backend(self.device))
 
     @property
     def main(self) -> bool:
