@@ -1,6 +1,7 @@
 """MotionGPT for Blender: the extension's package root.
 
     preferences.py   server address, timeout, the local server to start; scene settings
+    models.py        the preferences' Models box: installed models, downloading the release
     panel.py         the sidebar panel, server status, bone-map box
     operators.py     motiongpt.generate / inbetween / continue_motion / caption / export /
                      cancel / server_start / server_stop
@@ -20,10 +21,10 @@ extension needs nothing outside its own folder.
 
 import bpy
 
-from . import jobs, operators, panel, preferences, server_process, shot
+from . import jobs, models, operators, panel, preferences, server_process, shot
 
-_CLASSES = (preferences.MotionGPTPreferences, preferences.MotionGPTSettings, *operators.CLASSES, *panel.CLASSES,
-            *shot.CLASSES)
+_CLASSES = (preferences.MotionGPTPreferences, preferences.MotionGPTSettings, *operators.CLASSES, *models.CLASSES,
+            *panel.CLASSES, *shot.CLASSES)
 
 
 def register():
@@ -41,6 +42,8 @@ def unregister():
     job = jobs.current()
     if job is not None:
         job.cancel()
+    if models.download["job"] is not None:
+        models.download["job"].cancel()
     server_process.stop()
     shot.unregister()
     del bpy.types.Scene.motiongpt

@@ -49,7 +49,8 @@ class MotionGPTPreferences(bpy.types.AddonPreferences):
     )
     server_model: bpy.props.StringProperty(
         name="Model",
-        description="A model directory to serve; empty: the embedded default model",
+        description="The model to serve: a name from the Models list below, or a model directory; "
+                    "empty: the embedded default model",
         subtype="DIR_PATH",
     )
 
@@ -62,6 +63,10 @@ class MotionGPTPreferences(bpy.types.AddonPreferences):
         box.prop(self, "auto_start")
         box.prop(self, "server_program")
         box.prop(self, "server_model")
+        # Imported here: models.py reads these preferences.
+        from .models import draw_models
+
+        draw_models(layout, self)
 
 
 def preferences(context=None):

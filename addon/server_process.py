@@ -18,23 +18,108 @@ from .client import Client, ServerError
 _started = {"process": None, "log": None}
 
 
-def server_command(executable: str, url: str, model: str = "") -> list:
-    """The command line that serves `model` (empty: the embedded default) on `url`'s
-    port. `executable` is the environment's python or its motiongpt command."""
+def motiongpt_command(executable: str, *args: str) -> list:
+    """`motiongpt ARGS` run by `executable`, the environment's python or its motiongpt command."""
     if not executable:
         raise ServerError("no server program is set: in the extension's preferences, choose the Python "
                           "(or the motiongpt command) of the environment MotionGPT is installed in")
     path = Path(executable).expanduser()
     if not path.is_file():
         raise ServerError(f"the server program {path} does not exist (see the extension's preferences)")
+    command = [str(path)] if path.name.startswith("motiongpt") else [str(path), "-m", "server.cli"]
+    return command + list(args)
+
+
+def server_command(executable: str, url: str, model: str = "") -> list:
+    """The command line that serves `model` (a name from `motiongpt models` or a model
+    directory; empty: the embedded default) on `url`'s port."""
     parts = urllib.parse.urlsplit(url)
     port = str(parts.port or 8765)
     host = parts.hostname or "127.0.0.1"
-    command = [str(path)] if path.name.startswith("motiongpt") else [str(path), "-m", "server.cli"]
-    command += ["serve", "--host", host, "--port", port]
+    command = motiongpt_command(executable, "serve", "--host", host, "--port", port)
     if model:
-        command += ["--model", str(Path(model).expanduser())]
+        folder = Path(model).expanduser()
+        # A folder the user picked is passed as an absolute path; anything else is a name.
+        command += ["--model", str(folder) if folder.is_dir() else model]
     return command
+
+
+def _last_error(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def list_models(executable: str, timeout: float = 120.0) -> dict:
+    """`motiongpt models --json`: {"folder", "installed": [{name, path, size, origin}],
+    "downloadable": [{name, description}]}."""
+    import json
+
+    try:
+        done = subprocess.run(motiongpt_command(executable, "models", "--json"), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ServerError(f"could not list the models: {error}") from None
+    if done.returncode != 0:
+        raise ServerError(f"could not list the models: {_last_error(done.stderr)}")
+    return json.loads(done.stdout)
+
+
+def model_licence(executable: str, name: str, timeout: float = 120.0) -> str:
+    """The licence `motiongpt download NAME` shows (asked without accepting it, which
+    downloads and writes nothing), so Blender shows the very text the command does."""
+    try:
+        done = subprocess.run(motiongpt_command(executable, "download", name), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ServerError(f"could not read the licence of {name}: {error}") from None
+    if "--accept-licence" not in done.stderr and done.returncode != 0:
+        raise ServerError(f"could not read the licence of {name}: {_last_error(done.stderr)}")
+    return done.stdout.strip()
+
+
+def download_model(executable: str, name: str, report_progress, should_cancel) -> str:
+    """Run `motiongpt download NAME --accept-licence` (the user accepted the licence) and
+    follow its progress lines; cancelling stops it, and the next download continues
+    where it stopped. Returns the command's last line."""
+    from .client import JobCancelled
+
+    log = Path(tempfile.gettempdir()) / f"motiongpt-download-{os.getpid()}.log"
+    command = motiongpt_command(executable, "download", name, "--accept-licence", "--progress-lines")
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    try:
+        while process.poll() is None:
+            if should_cancel():
+                _signal(process, signal.SIGTERM)
+                process.wait(timeout=20)
+                raise JobCancelled("download cancelled")
+            for line in reversed(log.read_text(errors="replace").splitlines()):
+                if line.startswith("progress "):
+                    report_progress(float(line.split()[1]))
+                    break
+            time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            _signal(process, getattr(signal, "SIGKILL", signal.SIGTERM))
+            process.wait(timeout=10)
+    text = log.read_text(errors="replace")
+    log.unlink(missing_ok=True)
+    if process.returncode != 0:
+        errors = [line for line in text.splitlines() if line.startswith("motiongpt download: error:")]
+        raise ServerError(errors[-1].split("error: ", 1)[1] if errors else _last_error(text))
+    report_progress(1.0)
+    return _last_error(text)
+
+
+def restart(executable: str, url: str, model: str = "") -> bool:
+    """Serve `model` instead, if this Blender started the server; False if it did not
+    (a server someone else started is theirs to restart)."""
+    if not running():
+        return False
+    stop()
+    start(executable, url, model)
+    return True
 
 
 def running() -> bool:
