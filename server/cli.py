@@ -376,8 +376,9 @@ def _add_train_commands(commands) -> None:
 def _download(args) -> None:
     from server.model.download import download
 
+    progress = (lambda fraction: print(f"progress {fraction:.4f}", flush=True)) if args.progress_lines else None
     download(args.name, accept_licence=args.accept_licence, keep_download=args.keep_download,
-             log=lambda line: print(line, flush=True))
+             log=lambda line: print(line, flush=True), progress=progress)
 
 
 def _models(args) -> None:
@@ -413,6 +414,8 @@ def _add_catalog_commands(commands) -> None:
     download.add_argument("--accept-licence", action="store_true", help="accept the licence shown (required)")
     download.add_argument("--keep-download", action="store_true",
                           help="keep the downloaded checkpoint after converting it (default: delete it)")
+    download.add_argument("--progress-lines", action="store_true",
+                          help="print 'progress FRACTION' lines on stdout while downloading (for the Blender extension)")
     download.set_defaults(run=_download)
     models = commands.add_parser("models", help="list the models --model NAME accepts (size on disk, origin) "
                                                 "and the ones `download` installs")
