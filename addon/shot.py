@@ -48,11 +48,7 @@ SHOT_PROPERTY = "motiongpt_shot"  # obj.motiongpt_shot
 
 # --- the blocks as data on the armature ---------------------------------------------------
 
-def _is_curve(self, obj) -> bool:
-    return obj.type == "CURVE"
-
-
-def _redraw_timelines(self=None, context=None) -> None:
+def _redraw_timelines() -> None:
     """Blocks are drawn over the timeline and dope sheet: show an edit there at once."""
     window_manager = getattr(bpy.context, "window_manager", None)
     if window_manager is None:
@@ -64,37 +60,43 @@ def _redraw_timelines(self=None, context=None) -> None:
 
 
 class MotionGPTShotBlock(bpy.types.PropertyGroup):
-    """One prompt block: what the body does on frames start .. start + length - 1."""
+    """One prompt block: what the body does on frames start .. start + length - 1.
+
+    No methods, update or poll callbacks here: a Python function on a registered
+    property group crashes Blender 4.2's bpy module when its Python exits. The
+    operators check paths are curves and redraw the timelines."""
 
     block_id: bpy.props.StringProperty(
         name="Id", description="Stays the same while the block is edited, moved or reordered (scripts name blocks by it)")
     text: bpy.props.StringProperty(
         name="Prompt", description="What the body does in this block, e.g. \"a person walks forward\"",
-        update=_redraw_timelines)
-    start: bpy.props.IntProperty(name="Start", description="The block's first frame", default=1, update=_redraw_timelines)
+    )
+    start: bpy.props.IntProperty(name="Start", description="The block's first frame", default=1)
     length: bpy.props.IntProperty(
-        name="Length", description="How many frames the block lasts", default=48, min=1, update=_redraw_timelines)
+        name="Length", description="How many frames the block lasts", default=48, min=1)
     seed: bpy.props.IntProperty(name="Seed", description="Same seed, same motion", default=0, min=0)
     path: bpy.props.PointerProperty(
-        name="Path", type=bpy.types.Object, poll=_is_curve,
+        name="Path", type=bpy.types.Object,
         description="A curve the body travels along in this block (position by its own travel, heading along the curve)")
     continued: bpy.props.BoolProperty(
         name="Continue", default=False,
         description="Continue the block before (the model sees its end) instead of starting from the text alone")
 
-    @property
-    def end(self) -> int:
-        """The block's last frame."""
-        return self.start + self.length - 1
 
 
 class MotionGPTShot(bpy.types.PropertyGroup):
-    """An armature's shot: its blocks, the one the panel edits, what was last built."""
+    """An armature's shot: its blocks, the one the panel edits, what was last built
+    (no methods: see MotionGPTShotBlock)."""
 
     blocks: bpy.props.CollectionProperty(type=MotionGPTShotBlock)
     active_index: bpy.props.IntProperty(name="Active Block", default=0, min=0)
     built: bpy.props.StringProperty(
         name="Built", description="JSON: each block's settings when it was last built (so the panel shows which changed)")
+
+
+def last_frame(block) -> int:
+    """A block's last frame."""
+    return block.start + block.length - 1
 
 
 def block_settings(block) -> dict:
@@ -192,7 +194,7 @@ class MOTIONGPT_OT_shot_block_add(BlockEditor, bpy.types.Operator):
         blocks = ordered(shot)
         fps = context.scene.render.fps / context.scene.render.fps_base
         defaults = {"text": context.scene.motiongpt.prompt.strip() or "a person walks forward",
-                    "start": blocks[-1].end + 1 if blocks else context.scene.frame_current,
+                    "start": last_frame(blocks[-1]) + 1 if blocks else context.scene.frame_current,
                     "length": max(1, round(context.scene.motiongpt.seconds * fps)),
                     "seed": context.scene.motiongpt.seed}
         try:
@@ -206,7 +208,7 @@ class MOTIONGPT_OT_shot_block_add(BlockEditor, bpy.types.Operator):
         self._set_fields(block, dict(defaults, path=path))
         shot.active_index = len(shot.blocks) - 1
         _redraw_timelines()
-        self.report({"INFO"}, f"MotionGPT: block {block.block_id} on frames {block.start}..{block.end}")
+        self.report({"INFO"}, f"MotionGPT: block {block.block_id} on frames {block.start}..{last_frame(block)}")
         return {"FINISHED"}
 
 
@@ -290,10 +292,10 @@ class MOTIONGPT_OT_shot_block_move(bpy.types.Operator):
             self.report({"WARNING"}, f"MotionGPT: the block is already the {'first' if other < 0 else 'last'}")
             return {"CANCELLED"}
         early, late = sorted((blocks[position], blocks[other]), key=lambda b: b.start)
-        gap = late.start - (early.end + 1)
+        gap = late.start - (last_frame(early) + 1)
         late_start, early_length = early.start, early.length
         late.start = late_start
-        early.start = late.end + 1 + gap
+        early.start = last_frame(late) + 1 + gap
         assert early.length == early_length
         _redraw_timelines()
         return {"FINISHED"}
@@ -308,7 +310,7 @@ class MOTIONGPT_UL_blocks(bpy.types.UIList):
         row = layout.row(align=True)
         stale = is_stale(data, item)
         row.label(text=item.text or "(no prompt)", icon="ERROR" if stale else "CHECKMARK")
-        row.label(text=f"{item.start}–{item.end}")
+        row.label(text=f"{item.start}–{last_frame(item)}")
         if item.path is not None:
             row.label(text="", icon="CURVE_PATH")
 
@@ -371,7 +373,7 @@ def block_bars(blocks, frame_to_x, width: float) -> list:
     region `width` pixels wide (`frame_to_x`: the region's view)."""
     bars = []
     for block, stale in blocks:
-        left, right = frame_to_x(block.start - 0.5), frame_to_x(block.end + 0.5)
+        left, right = frame_to_x(block.start - 0.5), frame_to_x(last_frame(block) + 0.5)
         if right < 0 or left > width:
             continue
         bars.append((max(left, -1.0), min(right, width + 1.0), block.text or "(no prompt)", stale))
@@ -486,6 +488,8 @@ def plan_blocks(obj, shot, binding, depsgraph) -> list:
     for block in ordered(shot):
         path = None
         if block.path is not None:
+            if block.path.type != "CURVE":
+                raise ValueError(f"the path of block \"{block.text.strip()}\" is {block.path.name!r}, not a curve object")
             path = path_in_motion_frame(curve_points(block.path, depsgraph), obj, binding)
         blocks.append(shotplan.Block(name=block.block_id, text=block.text.strip(), start=block.start,
                                      length=block.length, seed=block.seed, path=path, continues=block.continued))
@@ -549,6 +553,17 @@ def _resampled_to_model(joints: np.ndarray, fps: float) -> np.ndarray:
     return shotplan.resample_joints(joints, fps, MODEL_FPS, frames)
 
 
+def _readable(shot, planner, *args):
+    """planner(*args), its refusals naming blocks by their prompts (the plan knows them by id)."""
+    try:
+        return planner(*args)
+    except ValueError as error:
+        message = str(error)
+        for block in shot.blocks:
+            message = message.replace(f"block {block.block_id!r}", f"block \"{block.text.strip() or '(no prompt)'}\"")
+        raise ValueError(message) from None
+
+
 @dataclass
 class ShotRequest:
     """A build for ServerJobOperator: several server jobs (`run`), then `apply`."""
@@ -591,7 +606,7 @@ class ShotBuild:
             new = [current if b.name == current.name else b for b in old]
             if current.name not in names:
                 new.append(current)
-            edit = shotplan.edit_plan(old, new, self.fps)
+            edit = _readable(shot, shotplan.edit_plan, old, new, self.fps)
             self.plan = edit.plan
             self.regenerate = tuple(edit.regenerate)
             self.joins = tuple(edit.joins)
@@ -602,7 +617,7 @@ class ShotBuild:
             self.existing = _shot_joints(obj, action, self.rig, self.bone_map, self.plan.first, self.plan.last)
             self.label = f"Build block {target.block_id}"
         else:
-            self.plan = shotplan.build_plan(blocks, self.fps)  # validates: overlaps, lengths, texts
+            self.plan = _readable(shot, shotplan.build_plan, blocks, self.fps)  # validates: overlaps, lengths, texts
             self.regenerate = tuple(range(len(self.plan.blocks)))
             self.joins = tuple(range(len(self.plan.joins)))
             self.frames = ((self.plan.first, self.plan.last),)
@@ -654,7 +669,7 @@ class ShotBuild:
             placed = [shotplan.PlacedBlock(self._existing_block(k), p.placement) if k in keep else p
                       for k, p in enumerate(placed)]
         shot = shotplan.stitch(plan, placed)
-        fills = [None] * len(plan.joins)
+        fills = {}
         for index in self.joins:
             join = plan.joins[index]
             joints, mask_start, mask_end = shotplan.join_request(shot, plan, join)
