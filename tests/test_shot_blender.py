@@ -104,6 +104,13 @@ def test_three_blocks_build_into_one_action_with_continuous_joins(shot):
     check_joins_continuous(shot["built_heads"], joins, 8)
 
 
+def test_blocks_show_as_bars_over_the_timeline(shot):
+    assert shot["bars"] == [[95.0, 695.0, "a person walks forward", False],
+                            [695.0, 1175.0, "a person waves with the right hand", False],
+                            [1275.0, 1501.0, "a person walks forward", False]]  # clipped at the editor's edge
+    assert shot["draw_handlers"] == 0  # background mode: nothing to draw in
+
+
 def test_keys_set_by_hand_outside_the_blocks_stay_bit_identical(shot):
     hand = keys(shot["hand"])
     for table in (shot["built"], shot["rebuilt"]):

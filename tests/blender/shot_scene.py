@@ -124,6 +124,11 @@ result["built"] = keys_of(obj)
 result["action"] = obj.animation_data.action.name
 result["actions"] = sorted(a.name for a in bpy.data.actions)
 result["built_heads"] = heads(obj, 8, 190)
+# What the timeline shows: a bar per block at 10 pixels a frame in a 1500-pixel-wide editor (no
+# draw handler in background mode, where there are no editors to draw in).
+result["bars"] = shot_module.block_bars([(b, False) for b in shot_module.ordered(obj.motiongpt_shot)],
+                                        lambda frame: 10.0 * frame, 1500)
+result["draw_handlers"] = len(shot_module._draw_handlers)
 result["stale_after_build"] = [shot_module.is_stale(obj.motiongpt_shot, b) for b in obj.motiongpt_shot.blocks]
 
 # --- edit the middle block and rebuild it alone ---------------------------------------------------------
