@@ -299,7 +299,7 @@ class MotionGPT:
         grammar = MotionGrammar(self.first_code_id, self.codebook_size, length, max_codes)
         limit = (length if length is not None else max_codes) + 2
         if self.decoding == "hf":
-            out = self._motion_tokens_hf(prompt, grammar, limit, sampling, seed)
+            out = self._motion_tokens_hf(prompt, grammar, limit, sampling, seed, should_stop)
         else:
             generator = torch.Generator().manual_seed(seed if seed is not None else 0)
             choose = grammar_chooser(grammar, self.decoding, sampling, generator)
@@ -309,9 +309,12 @@ class MotionGPT:
         lo, hi = self.first_code_id, self.first_code_id + self.codebook_size
         return [t - lo for t in out if lo <= t < hi]
 
-    def _motion_tokens_hf(self, prompt, grammar, limit, sampling, seed) -> list[int]:
-        """Hugging Face `generate`: the reference the decoding loop is measured against."""
-        options = dict(max_new_tokens=limit, logits_processor=LogitsProcessorList([grammar]),
+    def _motion_tokens_hf(self, prompt, grammar, limit, sampling, seed, should_stop=None) -> list[int]:
+        """Hugging Face `generate`: the reference the decoding loop is measured against,
+        and what `--decoding auto` picks for small models; asks `should_stop()` every
+        token as the loop does (progress and cancellation)."""
+        processors = [grammar] if should_stop is None else [StopWhenAsked(should_stop), grammar]
+        options = dict(max_new_tokens=limit, logits_processor=LogitsProcessorList(processors),
                        eos_token_id=grammar.end, pad_token_id=self.tokenizer.pad_token_id)
         if sampling.greedy:
             options.update(do_sample=False, num_beams=1)
