@@ -1,4 +1,4 @@
-"""The preferences' Models box in real Blender (the main environment's bpy): the list
+"""The preferences' Models box in real Blender (4.2, 5.0 and 5.3): the list
 from `motiongpt models --json`, the licence, a download from a stand-in hub on
 127.0.0.1 cancelled and continued, choosing a model, and the server the extension
 started restarting with it. The box's drawing is checked against Blender's own
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.blender import read_result
+from harness.blender import BY_VERSION, MAIN, read_result
 from harness.hub import StandInHub, release_repositories
 from harness.models import small_model
 from harness.server import free_port
@@ -24,8 +24,15 @@ INSTALL_STEP = "bpy.ops.extensions.package_install_files"
 
 
 @pytest.fixture(scope="module")
-def result(extension_zip, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("extension-models")
+def hub_files(tmp_path_factory):
+    return release_repositories(tmp_path_factory.mktemp("release"))
+
+
+# The oldest Blender the manifest allows, the main environment's, the newest.
+@pytest.fixture(scope="module", params=[BY_VERSION["4.2"], MAIN, BY_VERSION["5.3"]], ids=lambda b: b.version)
+def result(request, extension_zip, hub_files, tmp_path_factory):
+    blender = request.param.require()
+    folder = tmp_path_factory.mktemp(f"extension-models-{blender.version}")
     home = folder / "home"
     # A second installed model to switch between (the small test model, "test-small").
     save_model_dir(small_model(folder / "small"), home / "models" / "small-test")
@@ -33,11 +40,12 @@ def result(extension_zip, tmp_path_factory):
     assert INSTALL_STEP in layout
     script = layout.split(INSTALL_STEP)[0] + (HERE / "models_scene.py").read_text()
     (folder / "user").mkdir()
-    with StandInHub(release_repositories(folder / "release")) as hub:
+    with StandInHub(hub_files) as hub:
         hub.throttle["motiongpt_s3_h3d.tar"] = 4_000_000  # the first GET: slow enough to cancel
         url = f"http://127.0.0.1:{free_port()}"
+        # Blender runs in its version's environment; the server program is the project's.
         process = subprocess.run(
-            [sys.executable, "-c", script, str(extension_zip), url, "-", str(Path(sys.executable))],
+            [blender.python, "-c", script, str(extension_zip), url, "-", sys.executable],
             capture_output=True, text=True, timeout=1200,
             env=dict(os.environ, BLENDER_USER_RESOURCES=str(folder / "user"), MOTIONGPT_HOME=str(home),
                      HF_ENDPOINT=hub.endpoint, HF_HOME=str(folder / "hf-home")))
