@@ -1,10 +1,12 @@
 """The decoding loop against Hugging Face generate."""
 
+import copy
+
 import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from server.model.decoding import MotionDecoder
+from server.model.decoding import AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, choose_mode, decoder_weights
 from server.model.motiongpt import Cancelled, MotionGrammar, Sampling, grammar_chooser
 from harness.models import small_model
 
@@ -80,3 +82,94 @@ def test_exact_mode_matches_generate_at_the_official_size():
     ours = MotionDecoder(lm, "exact", max_length=32).decode({"input_ids": input_ids, "attention_mask": mask}, choose, 26,
                                                             stop_ids={grammar.end})
     assert ours == reference
+
+
+def _decode(lm, mode, inputs, grammar, split_rows=None, logits_seen=None):
+    choose = grammar_chooser(grammar, mode, Sampling(greedy=True), torch.Generator())
+    if logits_seen is not None:
+        inner = choose
+
+        def choose(step, hidden, logits):
+            logits_seen.append(logits(grammar.first, grammar.end + 1))
+            return inner(step, hidden, logits)
+
+    decoder = MotionDecoder(lm, mode, max_length=40, split_rows=split_rows)
+    return decoder.decode(inputs, choose, 18, stop_ids={grammar.end})
+
+
+def _generate(lm, inputs, grammar):
+    with torch.inference_mode():
+        return lm.generate(**inputs, max_new_tokens=18, do_sample=False, logits_processor=[grammar],
+                           eos_token_id=grammar.end, pad_token_id=0)[0, 1:].tolist()
+
+
+def test_exact_mode_without_row_halves_matches_generate(model):
+    """The path a GPU or a one-core machine takes: each projection its own product."""
+    grammar = MotionGrammar(model.first_code_id, model.codebook_size, length=16, max_codes=16)
+    for prompt in PROMPTS:
+        inputs = model.prompt_inputs([prompt])
+        assert _decode(model.lm, "exact", inputs, grammar, split_rows=False) == _generate(model.lm, inputs, grammar)
+
+
+def test_padded_prompts_exact_matches_generate_and_fast_reads_the_prompt_alone(model):
+    """The release's contract pads prompts to 256 tokens: exact mode attends over the
+    masked pads as generate does; fast mode drops them, which changes only rounding."""
+    grammar = MotionGrammar(model.first_code_id, model.codebook_size, length=16, max_codes=16)
+    for prompt in PROMPTS:
+        inputs = model.prompt_inputs([prompt])
+        pads = 40 - inputs["input_ids"].shape[1]
+        padded = {"input_ids": torch.nn.functional.pad(inputs["input_ids"], (0, pads), value=0),
+                  "attention_mask": torch.nn.functional.pad(inputs["attention_mask"], (0, pads), value=0)}
+        assert _decode(model.lm, "exact", padded, grammar) == _generate(model.lm, padded, grammar)
+        assert _decode(model.lm, "fast", padded, grammar) == _decode(model.lm, "fast", inputs, grammar)
+
+
+def test_fast_mode_is_close_to_exact(model):
+    """float16 weights: the logits stay within a few thousandths of exact mode's, and on
+    this model the greedy tokens are the same."""
+    grammar = MotionGrammar(model.first_code_id, model.codebook_size, length=16, max_codes=16)
+    for prompt in PROMPTS:
+        inputs = model.prompt_inputs([prompt])
+        exact_logits, fast_logits = [], []
+        exact = _decode(model.lm, "exact", inputs, grammar, logits_seen=exact_logits)
+        fast = _decode(model.lm, "fast", inputs, grammar, logits_seen=fast_logits)
+        assert fast == exact
+        for a, b in zip(exact_logits, fast_logits):
+            assert b.dtype == torch.float32 and b.device.type == "cpu"
+            assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()))
+
+
+def test_fast_mode_survives_activations_beyond_float16(model):
+    """T5's feed-forward activations can pass float16's largest number (65504): fast mode
+    scales the feed-forward output's input, so its logits stay finite and close."""
+    lm = copy.deepcopy(model.lm)
+    with torch.no_grad():
+        for block in lm.decoder.block:
+            ff = block.layer[2].DenseReluDense
+            ff.wi_0.weight.mul_(2000.0)
+            ff.wi_1.weight.mul_(2000.0)
+    grammar = MotionGrammar(model.first_code_id, model.codebook_size, length=8, max_codes=8)
+    inputs = model.prompt_inputs([PROMPTS[0]])
+    seen = []
+    with torch.inference_mode():
+        normed = lm.decoder.block[0].layer[2].layer_norm(torch.randn(1, lm.config.d_model))
+        ff = lm.decoder.block[0].layer[2].DenseReluDense
+        assert float((ff.act(ff.wi_0(normed)) * ff.wi_1(normed)).abs().max()) > 65504  # the case is real
+    exact_logits = []
+    _decode(lm, "exact", inputs, grammar, logits_seen=exact_logits)
+    _decode(lm, "fast", inputs, grammar, logits_seen=seen)
+    for a, b in zip(exact_logits, seen):
+        assert torch.isfinite(b).all()
+        assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()))
+
+
+def test_auto_picks_generate_for_small_models_and_the_fast_loop_for_large_ones(model):
+    assert decoder_weights(model.lm) < AUTO_LOOP_MIN_DECODER_WEIGHTS
+    assert choose_mode("auto", model.lm) == "hf"
+    config = T5Config(d_model=512, d_ff=2048, d_kv=64, num_heads=8, num_layers=1, num_decoder_layers=8,
+                      feed_forward_proj="gated-gelu", vocab_size=64, dropout_rate=0.0)
+    large = T5ForConditionalGeneration(config)
+    assert decoder_weights(large) >= AUTO_LOOP_MIN_DECODER_WEIGHTS
+    assert choose_mode("auto", large) == "fast"
+    for mode in ("exact", "fast", "hf"):
+        assert choose_mode(mode, large) == mode == choose_mode(mode, model.lm)

@@ -23,8 +23,8 @@ Two modes:
   float16 kernel's bytes per second here, so int8 read half the bytes and took longer;
   and float16 keeps 11 bits of every activation where dynamic quantization kept 8. The
   feed-forward output's input is scaled to at most 1 before it is rounded (T5's
-  feed-forward activations can pass float16's range). Output differs slightly from
-  exact mode (see the README).
+  feed-forward activations can pass float16's range). The encoder reads the prompt
+  without its padding. Output differs slightly from exact mode (see the README).
 
 `auto` (choose_mode) picks by the model's size: at the embedded model's size the
 per-step machinery, not the weights, is the cost and `generate` is as fast as the loop.
@@ -228,6 +228,13 @@ class MotionDecoder:
             raise ValueError(f"at most {self.max_length - 1} new tokens, asked {max_new_tokens}")
         encoder_inputs = {name: value.to(self.device) for name, value in encoder_inputs.items()}
         attention_mask = encoder_inputs.get("attention_mask")
+        if self.mode == "fast" and attention_mask is not None and not bool(attention_mask.all()):
+            # Fast mode reads only the prompt's own tokens: masked pads change nothing but
+            # rounding, and a prompt padded to 256 tokens (the release's contract) costs the
+            # encoder ten times a short prompt's work.
+            keep = attention_mask[0].bool()
+            encoder_inputs = {name: value[:, keep] for name, value in encoder_inputs.items()}
+            attention_mask = encoder_inputs["attention_mask"]
         encoder_out = self.lm.encoder(**encoder_inputs).last_hidden_state[0]
         # Masked encoder positions (padding) get the most negative number in cross-attention.
         cross_mask = torch.zeros(encoder_out.shape[0], device=self.device) if attention_mask is None else \
