@@ -228,12 +228,16 @@ def test_prompts_are_padded_to_256_as_the_official_call(model):
     # Without the pads the logits are not the official ones (the reason for padding).
     assert not all(torch.equal(a, b) for a, b in zip(unpadded.logits, reference.logits))
     official_codes = [t - model.first_code_id for t in reference.sequences[0].tolist()[2:-1]]
-    for mode in ("hf", "exact"):
+    for mode in ("hf", "exact", "fast"):
         model.decoding = mode
         try:
-            assert model.motion_tokens(text, 12, GREEDY, 0) == official_codes, mode
+            codes = model.motion_tokens(text, 12, GREEDY, 0)
         finally:
             model.decoding = "exact"
+        if mode == "fast":  # lower precision: the grammar holds, the tokens may differ
+            assert len(codes) == 12 and all(0 <= c < CODES for c in codes)
+        else:
+            assert codes == official_codes, mode
 
 
 def test_captions_stop_at_39_new_tokens(release):
