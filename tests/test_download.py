@@ -105,6 +105,8 @@ def test_converted_model_decodes_the_same_tokens_as_the_checkpoint(installed, re
     direct = load_official(folder / CHECKPOINT, folder / "flan-t5-base")
     converted = load_model_dir(home / "models" / "motiongpt-release")
     assert direct.tokenizer.get_vocab() == converted.tokenizer.get_vocab()
+    # The converted model is still asked as the release was trained (retarget.contract).
+    assert direct.contract.name == converted.contract.name == "official"
     greedy = Sampling(greedy=True)
     # The model decides the length (its end token), then Hugging Face generate on a forced one.
     for text, length, decoding in (("a person walks forward", None, "exact"), ("someone jumps and waves", 12, "hf")):
