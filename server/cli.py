@@ -377,8 +377,11 @@ def _download(args) -> None:
     from server.model.download import download
 
     progress = (lambda fraction: print(f"progress {fraction:.4f}", flush=True)) if args.progress_lines else None
-    download(args.name, accept_licence=args.accept_licence, keep_download=args.keep_download,
-             log=lambda line: print(line, flush=True), progress=progress)
+    try:
+        download(args.name, accept_licence=args.accept_licence, keep_download=args.keep_download,
+                 log=lambda line: print(line, flush=True), progress=progress)
+    except KeyboardInterrupt:
+        raise ValueError("interrupted; run the same command again to continue where it stopped") from None
 
 
 def _models(args) -> None:

@@ -77,6 +77,9 @@ def test_the_licence_comes_first_and_scripts_must_accept_it(result):
     states = result["states"]
     assert "NON-COMMERCIAL SCIENTIFIC" in states["licence"] and "AMASS" in states["licence"]
     assert "accept_licence=True" in states["not_accepted"]
+    assert {"title", "confirm_text"} <= set(states["dialog"]["parameters"])
+    drawn = [call["text"] for call in states["dialog"]["calls"] if call["call"] == "label"]
+    assert drawn == states["licence"].splitlines()
     # Blender's Allow Online Access off: the extension downloads nothing.
     assert "Allow Online Access is off" in states["offline"]
 

@@ -60,6 +60,13 @@ states["before_refresh"] = {"calls": draw()}
 states["refreshed"] = {"error": call(bpy.ops.motiongpt.models_refresh), "catalog": dict(models.catalog),
                        "calls": draw()}
 states["licence"] = server_process.model_licence(program, "motiongpt-release")
+# The button's dialog: this Blender's invoke_props_dialog takes the title and button text
+# the operator gives it, and the licence draws as labels.
+dialog = bpy.types.WindowManager.bl_rna.functions["invoke_props_dialog"].parameters.keys()
+licence_calls = []
+models.MOTIONGPT_OT_model_download.draw(SimpleNamespace(layout=RecordingLayout(licence_calls),
+                                                        licence=states["licence"]), bpy.context)
+states["dialog"] = {"parameters": list(dialog), "calls": licence_calls}
 states["not_accepted"] = call(bpy.ops.motiongpt.model_download, name="motiongpt-release")
 bpy.context.preferences.system.use_online_access = False
 states["offline"] = call(bpy.ops.motiongpt.model_download, name="motiongpt-release", accept_licence=True)
