@@ -34,7 +34,7 @@ from .actions import edit_through_copy
 from .keys import keyframe_pose, replace_keys
 from .operators import ServerJobOperator
 from .retarget import shot as shotplan
-from .retarget.contract import FRAMES_PER_TOKEN, MODEL_FPS, WIRE_FORMAT
+from .retarget.contract import MODEL_FPS, WIRE_FORMAT
 from .retarget.formats.wire import motion_from_wire
 from .retarget.motion import Motion
 from .retarget.plan import CONTEXT_SECONDS, slice_pose
@@ -69,8 +69,7 @@ class MotionGPTShotBlock(bpy.types.PropertyGroup):
     block_id: bpy.props.StringProperty(
         name="Id", description="Stays the same while the block is edited, moved or reordered (scripts name blocks by it)")
     text: bpy.props.StringProperty(
-        name="Prompt", description="What the body does in this block, e.g. \"a person walks forward\"",
-    )
+        name="Prompt", description="What the body does in this block, e.g. \"a person walks forward\"")
     start: bpy.props.IntProperty(name="Start", description="The block's first frame", default=1)
     length: bpy.props.IntProperty(
         name="Length", description="How many frames the block lasts", default=48, min=1)
@@ -83,7 +82,6 @@ class MotionGPTShotBlock(bpy.types.PropertyGroup):
         description="Continue the block before (the model sees its end) instead of starting from the text alone")
 
 
-
 class MotionGPTShot(bpy.types.PropertyGroup):
     """An armature's shot: its blocks, the one the panel edits, what was last built
     (no methods: see MotionGPTShotBlock)."""
@@ -91,7 +89,7 @@ class MotionGPTShot(bpy.types.PropertyGroup):
     blocks: bpy.props.CollectionProperty(type=MotionGPTShotBlock)
     active_index: bpy.props.IntProperty(name="Active Block", default=0, min=0)
     built: bpy.props.StringProperty(
-        name="Built", description="JSON: each block's settings when it was last built (so the panel shows which changed)")
+        name="Built", description="JSON: the blocks as last built (so Build Block knows what changed, and the panel which)")
 
 
 def last_frame(block) -> int:
@@ -169,6 +167,8 @@ class BlockEditor:
     continued: bpy.props.BoolProperty(name="Continue", default=False)
 
     def _set_fields(self, block, defaults: dict) -> None:
+        """Each property the caller set, else its default where `defaults` has one; the
+        path is checked first, so a bad one changes nothing."""
         path = _curve_object(self.path) if self.properties.is_property_set("path") else defaults.get("path", block.path)
         for name in ("text", "start", "length", "seed", "continued"):
             if self.properties.is_property_set(name):
@@ -197,15 +197,14 @@ class MOTIONGPT_OT_shot_block_add(BlockEditor, bpy.types.Operator):
                     "start": last_frame(blocks[-1]) + 1 if blocks else context.scene.frame_current,
                     "length": max(1, round(context.scene.motiongpt.seconds * fps)),
                     "seed": context.scene.motiongpt.seed}
-        try:
-            path = _curve_object(self.path) if self.properties.is_property_set("path") else None
+        try:  # checked before the block exists, so a bad path adds nothing
+            _curve_object(self.path)
         except ValueError as error:
             self.report({"ERROR"}, f"MotionGPT: {error}")
             return {"CANCELLED"}
         block = shot.blocks.add()
         block.block_id = new_block_id(shot)
-        self.path = path.name if path else ""
-        self._set_fields(block, dict(defaults, path=path))
+        self._set_fields(block, dict(defaults, path=None))
         shot.active_index = len(shot.blocks) - 1
         _redraw_timelines()
         self.report({"INFO"}, f"MotionGPT: block {block.block_id} on frames {block.start}..{last_frame(block)}")
@@ -293,10 +292,8 @@ class MOTIONGPT_OT_shot_block_move(bpy.types.Operator):
             return {"CANCELLED"}
         early, late = sorted((blocks[position], blocks[other]), key=lambda b: b.start)
         gap = late.start - (last_frame(early) + 1)
-        late_start, early_length = early.start, early.length
-        late.start = late_start
+        late.start = early.start
         early.start = last_frame(late) + 1 + gap
-        assert early.length == early_length
         _redraw_timelines()
         return {"FINISHED"}
 
@@ -357,6 +354,8 @@ class MOTIONGPT_PT_shot(bpy.types.Panel):
             row.prop(block, "seed")
             row.prop(block, "continued", toggle=True)
             column.prop(block, "path")
+            if block.path is not None and block.path.type != "CURVE":
+                column.label(text=f"{block.path.name} is not a curve: pick a curve object", icon="ERROR")
         row = layout.row(align=True)
         row.operator("motiongpt.shot_build", icon="SEQ_STRIP_DUPLICATE")
         row.operator("motiongpt.shot_build_block", icon="FILE_REFRESH")
@@ -540,10 +539,6 @@ def joints_to_wire(joints: np.ndarray, fps: float) -> dict:
             "positions": np.round(np.asarray(joints, dtype=np.float64), 6).tolist()}
 
 
-def _whole_tokens(frames: int) -> int:
-    return -(-int(frames) // FRAMES_PER_TOKEN) * FRAMES_PER_TOKEN
-
-
 def _joints_of(result: dict) -> np.ndarray:
     return motion_from_wire(result["motions"][0]).positions
 
@@ -645,7 +640,7 @@ class ShotBuild:
         motions = [None] * len(plan.blocks)
         for index in self.regenerate:  # in time order: a continued block comes after the one it continues
             block = plan.blocks[index]
-            frames = min(_whole_tokens(shotplan.model_frames(block, self.fps)), 400)
+            frames = shotplan.model_frames(block, self.fps)  # whole tokens, within the limits (validated)
             if block.continues and index > 0:
                 before = motions[index - 1]
                 if before is None:  # not regenerated: continue the block as the scene has it
@@ -717,7 +712,9 @@ class ShotBuild:
         self.report = {"joins": [(j.a, j.b, j.gap) for j in plan.joins], "frames": [list(f) for f in self.frames],
                        "continuity": [(c.join, c.largest, c.root, c.own) for c in result["continuity"]],
                        "path_error": {plan.blocks[k].name: p.path_error for k, p in enumerate(result["placed"])
-                                      if p.path_error is not None}}
+                                      if p.path_error is not None},
+                       "sliding": {plan.blocks[k].name: p.sliding for k, p in enumerate(result["placed"])
+                                   if p.sliding is not None}}
         frames = ", ".join(f"{a}..{b}" for a, b in self.frames)
         return f"{self.label}: wrote frames {frames} of {obj.name}; largest join step {worst:.2f}x the motion's own"
 

@@ -4,8 +4,9 @@ Starts the model server with the embedded default model on a free loopback port,
 builds the Blender extension with Blender's own tool and installs it into a fresh
 user folder, then, in headless Blender (demo/blender_scene.py): a Rigify human rig and
 a Mixamo-named rig each get a motion generated from a prompt, a gap in the Mixamo rig's
-action is filled by In-between, both actions are captioned, and the results are
-written to the output folder: scene.blend, BVH files, and Workbench filmstrips.
+action is filled by In-between, both actions are captioned, a third rig plays a
+directed shot (three prompt blocks, the first a walk along a curve), and the results
+are written to the output folder: scene.blend, BVH files, and Workbench filmstrips.
 
     .venv/bin/python demo/scene.py --out out/demo
 """
@@ -60,13 +61,21 @@ def main() -> int:
     finally:
         server.stop()
 
+    shot, result = result["shot"], result["rigs"]
     for rig, done in result.items():
         print(f"{rig}: generated {done['action']!r} from {done['prompt']!r}")
         if "inbetween" in done:
             print(f"{rig}: in-between {done['inbetween']}")
         print(f"{rig}: caption of its action: {done['caption']!r}")
+    print(f"Director: a shot of {len(shot['blocks'])} prompt blocks built into {shot['action']!r}:")
+    for line in shot["blocks"]:
+        print(f"  {line}")
+    for line in shot["joins"]:
+        print(f"  join {line}")
+    for line in shot["path_error"]:
+        print(f"  along the path: at most {line} off")
     print(f"Blender part took {seconds:.1f} s. Written to {out}:")
-    for name in ("scene.blend", "rigify_smpl.bvh", "mixamo.bvh", "filmstrip.png", "filmstrip_mixamo.png"):
+    for name in ("scene.blend", "rigify_smpl.bvh", "mixamo.bvh", "filmstrip.png", "filmstrip_mixamo.png", "filmstrip_shot.png"):
         print(f"  {out / name}")
     return 0
 

@@ -104,6 +104,11 @@ def test_three_blocks_build_into_one_action_with_continuous_joins(shot):
     check_joins_continuous(shot["built_heads"], joins, 8)
 
 
+def test_one_undo_step_takes_the_whole_build_back(shot):
+    assert shot["undone"] == {"keys_are_hand": True, "built": ""}
+    assert shot["redone"]
+
+
 def test_blocks_show_as_bars_over_the_timeline(shot):
     assert shot["bars"] == [[95.0, 695.0, "a person walks forward", False],
                             [695.0, 1175.0, "a person waves with the right hand", False],

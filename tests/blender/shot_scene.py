@@ -121,6 +121,13 @@ result["build_error"] = call(bpy.ops.motiongpt.shot_build)
 result["build_report"] = shot_module.last_build["report"]
 result["hand"] = hand
 result["built"] = keys_of(obj)
+# One undo step takes the whole build back (keys and the record of what was built); redo returns it.
+bpy.ops.ed.undo()
+obj = bpy.data.objects[shot_rig]
+result["undone"] = {"keys_are_hand": keys_of(obj) == hand, "built": obj.motiongpt_shot.built}
+bpy.ops.ed.redo()
+obj = bpy.data.objects[shot_rig]
+result["redone"] = keys_of(obj) == result["built"]
 result["action"] = obj.animation_data.action.name
 result["actions"] = sorted(a.name for a in bpy.data.actions)
 result["built_heads"] = heads(obj, 8, 190)
