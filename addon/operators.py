@@ -17,7 +17,10 @@ from .preferences import EXPORT_FORMATS, preferences
 from .tasks import export_action, prepare_caption, prepare_continue, prepare_generate, prepare_inbetween
 
 
-def _client(context) -> Client:
+def server_client(context=None) -> Client:
+    """The client for the server the preferences name. The operators and the panel's
+    status both use this one, so both follow the same address, token and Blender's
+    Allow Online Access setting (a server on this computer needs no online access)."""
     prefs = preferences(context)
     return Client(prefs.server_url, prefs.request_timeout, prefs.server_token,
                   online_access=getattr(bpy.app, "online_access", True))
@@ -67,7 +70,7 @@ class ServerJobOperator:
             return False
         try:
             self._request = self.request(context)
-            client = _client(context)
+            client = server_client(context)
         except (ValueError, ServerError) as error:
             self.report({"ERROR"}, f"MotionGPT: {error}")
             return False
@@ -119,6 +122,11 @@ class ServerJobOperator:
     def invoke(self, context, event):
         if bpy.app.background:
             return self.execute(context)
+        return self.start_modal(context)
+
+    def start_modal(self, context):
+        """The panel's path: the job runs on a worker thread and a window timer calls
+        modal(), which writes the result on the main thread once the job is done."""
         if not self._begin(context):
             return {"CANCELLED"}
         self._job.start()
@@ -291,7 +299,7 @@ class MOTIONGPT_OT_server_start(bpy.types.Operator):
     def execute(self, context):
         prefs = preferences(context)
         try:
-            client = _client(context)
+            client = server_client(context)
             server_process.start(prefs.server_program, prefs.server_url, prefs.server_model)
             if bpy.app.background:  # scripts go on only once the server can answer
                 health = server_process.wait_until_ready(client)

@@ -11,18 +11,22 @@ import bpy
 
 from . import jobs, server_process
 from .client import Client, ServerError
+from .operators import server_client
 from .preferences import preferences
 from .retarget.mapping import MappingError
 from .retarget.skeleton import JOINT_NAMES
 from .rig import BONE_MAP_PROPERTY, bone_map_of, store_bone_map
 
 STATUS_SECONDS = 3.0
+STATUS_TIMEOUT = 2.0  # seconds a /health request may take; the answer is for a label
 status = {"state": "unknown", "detail": "", "checking": False}
+STATE_ICONS = {"ready": "CHECKMARK", "starting": "SORTTIME", "unreachable": "ERROR", "offline": "INTERNET_OFFLINE"}
 
 
-def _check_status(url: str, token: str) -> None:
+def check_status(client: Client) -> None:
+    """Ask the server for /health and keep the answer in `status` (worker thread, no bpy)."""
     try:
-        health = Client(url, timeout=2.0, token=token).health(timeout=2.0)
+        health = client.health(timeout=STATUS_TIMEOUT)
         if health.get("ready"):
             status.update(state="ready", detail=str(health.get("model") or ""))
         else:
@@ -34,15 +38,30 @@ def _check_status(url: str, token: str) -> None:
         status["checking"] = False
 
 
+def refresh_status(context=None):
+    """Start a status check on a worker thread with the operators' client; returns the
+    thread, or None when the client refuses the address (Blender's online access is off
+    and the server is elsewhere: nothing is contacted) or a check is still running."""
+    if status["checking"]:
+        return None
+    try:
+        client = server_client(context)
+    except ServerError as error:
+        status.update(state="offline", detail=str(error))
+        return None
+    status["checking"] = True
+    thread = threading.Thread(target=check_status, args=(client,), daemon=True)
+    thread.start()
+    return thread
+
+
 def poll_status():
     """Timer: refresh the status in the background (never on the UI's time)."""
     try:
-        prefs = preferences()
+        preferences()
     except KeyError:  # the extension is being disabled
         return None
-    if not status["checking"]:
-        status["checking"] = True
-        threading.Thread(target=_check_status, args=(prefs.server_url, prefs.server_token), daemon=True).start()
+    refresh_status()
     return STATUS_SECONDS
 
 
@@ -132,7 +151,7 @@ class MOTIONGPT_PT_panel(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = context.scene.motiongpt
-        self._draw_server(layout)
+        draw_server(layout)
 
         job = jobs.current()
         if job is not None:
@@ -166,7 +185,7 @@ class MOTIONGPT_PT_panel(bpy.types.Panel):
 
         layout.operator("motiongpt.caption", icon="TEXT")
         if settings.last_caption:
-            layout.label(text=settings.last_caption, icon="QUOTE")
+            layout.label(text=settings.last_caption, icon="INFO")
 
         row = layout.row(align=True)
         row.prop(settings, "export_format", text="")
@@ -174,37 +193,40 @@ class MOTIONGPT_PT_panel(bpy.types.Panel):
 
         obj = context.active_object
         if obj is not None and obj.type == "ARMATURE":
-            self._draw_bone_map(layout, obj)
+            draw_bone_map(layout, obj)
 
-    def _draw_server(self, layout):
-        box = layout.box()
-        row = box.row(align=True)
-        state = status["state"]
-        icon = {"ready": "CHECKMARK", "starting": "SORTTIME", "unreachable": "ERROR"}.get(state, "QUESTION")
-        row.label(text=f"Server: {state}" + (f" ({status['detail']})" if state == "ready" and status["detail"] else ""),
-                  icon=icon)
-        if server_process.running():
-            row.operator("motiongpt.server_stop", text="", icon="CANCEL")
-        elif state != "ready":
-            row.operator("motiongpt.server_start", text="Start", icon="PLAY")
 
-    def _draw_bone_map(self, layout, obj):
-        box = layout.box()
-        header = box.row()
-        stored = BONE_MAP_PROPERTY in obj.data
-        header.label(text=f"Bone map of {obj.name} ({'stored' if stored else 'detected'})", icon="ARMATURE_DATA")
-        if stored:
-            header.operator("motiongpt.bone_map_detect", text="", icon="FILE_REFRESH")
-        bone_map, error = mapping_for_panel(obj)
-        if error:
-            box.label(text=error, icon="ERROR")
-            return
-        column = box.column(align=True)
-        for joint in JOINT_NAMES:
-            row = column.row(align=True)
-            row.label(text=joint.replace("_", " "))
-            op = row.operator("motiongpt.map_bone", text=bone_map.get(joint, "—"), emboss=True)
-            op.joint = joint
+def draw_server(layout):
+    box = layout.box()
+    row = box.row(align=True)
+    state = status["state"]
+    text = {"offline": "Server: not asked (online access is off)"}.get(state, f"Server: {state}")
+    if state == "ready" and status["detail"]:
+        text += f" ({status['detail']})"
+    row.label(text=text, icon=STATE_ICONS.get(state, "QUESTION"))
+    if server_process.running():
+        row.operator("motiongpt.server_stop", text="", icon="CANCEL")
+    elif state not in ("ready", "offline"):
+        row.operator("motiongpt.server_start", text="Start", icon="PLAY")
+
+
+def draw_bone_map(layout, obj):
+    box = layout.box()
+    header = box.row()
+    stored = BONE_MAP_PROPERTY in obj.data
+    header.label(text=f"Bone map of {obj.name} ({'stored' if stored else 'detected'})", icon="ARMATURE_DATA")
+    if stored:
+        header.operator("motiongpt.bone_map_detect", text="", icon="FILE_REFRESH")
+    bone_map, error = mapping_for_panel(obj)
+    if error:
+        box.label(text=error, icon="ERROR")
+        return
+    column = box.column(align=True)
+    for joint in JOINT_NAMES:
+        row = column.row(align=True)
+        row.label(text=joint.replace("_", " "))
+        op = row.operator("motiongpt.map_bone", text=bone_map.get(joint, "—"), emboss=True)
+        op.joint = joint
 
 
 CLASSES = (MOTIONGPT_OT_map_bone, MOTIONGPT_OT_bone_map_detect, MOTIONGPT_PT_panel)

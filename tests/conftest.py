@@ -12,9 +12,9 @@ import pytest
 # Test files that start Blender (the bpy module in a subprocess), a model server, or run
 # for minutes; marked here so each file need not repeat it.
 BLENDER = {"test_body.py", "test_demo.py", "test_extension.py", "test_formats.py", "test_operators.py",
-           "test_real_rigs.py", "test_retarget_blender.py"}
-SERVER = {"test_demo.py", "test_operators.py", "test_server.py", "test_server_fuzz.py", "test_server_hardening.py",
-          "test_server_load.py"}
+           "test_panel.py", "test_real_rigs.py", "test_retarget_blender.py"}
+SERVER = {"test_demo.py", "test_operators.py", "test_panel.py", "test_server.py", "test_server_fuzz.py",
+          "test_server_hardening.py", "test_server_load.py"}
 SLOW = {"test_demo.py", "test_eval.py", "test_train.py", "test_server_fuzz.py", "test_server_load.py",
         "test_default_model.py", "test_operators.py"}
 
