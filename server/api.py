@@ -211,6 +211,9 @@ class MotionTokenizer(Open):
 class Architecture(Open):
     name: str
     text_encoder: str | None = None
+    contract: str | None = Field(None, description="how the model is asked: 'project' (models trained here) or 'official' "
+                                                   "(MotionGPT's release: prompts padded to 256 tokens, 39-token captions, "
+                                                   "prediction from the window it was trained on)")
     language_model: LanguageModel
     motion_tokenizer: MotionTokenizer
     parameters: dict[str, int]

@@ -38,7 +38,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from retarget.contract import (CAPTION_MAX_TOKENS, FRAMES_PER_TOKEN, MAX_FRAMES, MIN_INBETWEEN_FRAMES, MIN_INPUT_FRAMES,
+from retarget.contract import (FRAMES_PER_TOKEN, MAX_FRAMES, MIN_INBETWEEN_FRAMES, MIN_INPUT_FRAMES,
                                MODEL_FPS)
 from retarget.formats.wire import motion_from_wire, motion_to_wire
 from retarget.motion import Motion as CoreMotion
@@ -427,7 +427,8 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
         def work(tick):
             return {"captions": [model.caption(positions, should_stop=tick)]}
 
-        return await submit(Job("caption", work, CAPTION_MAX_TOKENS, len(positions)), wait, request)
+        # Progress counts the tokens the model's contract lets a caption take.
+        return await submit(Job("caption", work, model.contract.caption_max_tokens, len(positions)), wait, request)
 
     @app.post("/v1/predict", response_model=api.Job, responses=task_responses, openapi_extra=body_schema(api.PredictRequest))
     async def predict(request: Request, wait: bool = False):

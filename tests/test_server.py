@@ -49,6 +49,7 @@ def test_health_describes_the_model(server):
     health = requests.get(server.url + "/health", timeout=5).json()
     assert health["ready"] and health["model"] == "test-small"
     assert health["architecture"]["motion_tokenizer"]["codebook_size"] == 24
+    assert health["architecture"]["contract"] == "project"
 
 
 def test_generate_as_a_job_and_with_wait(server):
