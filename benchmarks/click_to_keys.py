@@ -72,13 +72,16 @@ def click(server: Server, rig, bone_map) -> float:
 def started(model_dir: Path, decoding: str, threads: int) -> Server:
     server = Server(model_dir, "--decoding", decoding, "--threads", str(threads), "--device", "cpu")
     deadline = time.monotonic() + 900
-    while True:
-        try:
-            return server.wait_ready(timeout=600)
-        except requests.Timeout:  # a health check unanswered for 2 s while a busy machine loads 1 GB
-            if time.monotonic() > deadline:
-                server.stop()
-                raise
+    try:
+        while True:
+            try:
+                return server.wait_ready(timeout=600)
+            except requests.Timeout:  # a health check unanswered for 2 s while a busy machine loads 1 GB
+                if time.monotonic() > deadline:
+                    raise
+    except BaseException:
+        server.stop()
+        raise
 
 
 def best_clicks(model_dir: Path, decoding: str, clicks: int, threads: int, rig, bone_map) -> float:
