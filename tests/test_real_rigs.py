@@ -12,7 +12,9 @@ forearm) within 5 degrees of the source's.
 
 Results: 8 rigs. All 8 map automatically, all 8 also without their names, and all 8
 move right (every limb segment within 0.001 degrees of the source's direction; the
-3 BVH files the same through Blender's importer).
+3 BVH files the same through Blender's importer). Motion read back from each rig (what
+caption, continue and in-between send) has SMPL's bone lengths and stands on the floor
+the source stood on (0.00 mm); joints whose chain the rig has in full come back exact.
 Before the structural rework (the mapper of commit a7453c0) 3 of the 8 mapped right:
   mocapbank_collar_shoulder_elbow.bvh  refused: "no bone found for left_hip, ...,
                                        left_shoulder, ..." (its names were read as
@@ -38,7 +40,9 @@ from retarget.mapping import map_bones
 from retarget.motion import Motion
 from retarget.rig import Rig, rig_from_chain
 from retarget.skeleton import JOINT_INDEX, JOINT_NAMES
-from retarget.transfer import retarget
+from retarget.humanml3d import canonical_joints
+from retarget.skeleton import PARENTS, REST_OFFSETS
+from retarget.transfer import motion_from_pose, pose_from_motion, retarget
 from harness.motions import smooth_random_motion
 
 RIGS = Path(__file__).resolve().parent / "data" / "rigs"
@@ -242,6 +246,37 @@ def test_real_rig_moves_like_the_source(name, motion):
     errors = limb_errors_degrees(_rig(name), motion)
     print(f"{name}: limb directions within {max(errors.values()):.3f} deg of the source")
     assert max(errors.values()) < 5.0, errors
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_motion_read_back_from_a_real_rig_is_smpl_sized_and_on_the_floor(name, motion):
+    """What caption, continue, in-between and export send the model from a rig: the
+    rig's own size and proportions stay out of it (SMPL's bone lengths), and a motion
+    that stood on HumanML3D's floor (lowest joint of the clip at y = 0) still does."""
+    rig = _rig(name)
+    bone_map = map_bones(rig)
+    source = Motion.from_positions(canonical_joints(motion.positions, uniform_skeleton=False), motion.fps)
+    source = Motion.from_rotations(source.rotations, source.positions[:, 0] - REST_OFFSETS[0], source.fps)
+    assert abs(source.positions[..., 1].min()) < 1e-6
+    back = motion_from_pose(rig, bone_map, pose_from_motion(source, rig, bone_map)).positions
+    parents = [JOINT_INDEX[p] for p, _ in SEGMENTS]
+    children = [JOINT_INDEX[c] for _, c in SEGMENTS]
+    lengths = np.linalg.norm(back[:, children] - back[:, parents], axis=-1)
+    np.testing.assert_allclose(lengths, np.linalg.norm(REST_OFFSETS[children], axis=-1)[None].repeat(len(back), 0), atol=1e-6)
+    floor = back[..., 1].min()
+    # A joint whose chain from the pelvis has a bone the rig lacks (a spine of two
+    # bones for SMPL's three, no collars) cannot come back as it was; the others must.
+    whole = [j for j, joint in enumerate(JOINT_NAMES) if all(JOINT_NAMES[a] in bone_map for a in _chain(j))]
+    error = np.abs(back[:, whole] - source.positions[:, whole]).max()
+    print(f"{name}: floor at {1000 * floor:.2f} mm; {len(whole)} of 22 joints fully mapped, read back within {1000 * error:.3f} mm")
+    assert abs(floor) < 0.005, floor
+    assert error < 0.001
+
+
+def _chain(joint):
+    while joint >= 0:
+        yield joint
+        joint = PARENTS[joint]
 
 
 # Blender's own BVH importer lays the bones out its way (End Sites as tails, its rule
