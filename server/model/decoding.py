@@ -20,7 +20,8 @@ Two modes:
   float16, half the bytes each token streams, and logits computed only for the tokens
   the motion grammar allows at each step. float16 rather than int8: torch's int8 paths
   for one row (dynamic quantization, weight-only int8) ran at a quarter or less of the
-  float16 kernel's bytes per second here, so int8 read half the bytes and took longer;
+  float16 kernel's bytes per second on the 2-core test machine (measured while it was
+  busy), so int8 read half the bytes and took longer;
   and float16 keeps 11 bits of every activation where dynamic quantization kept 8. The
   feed-forward output's input is scaled to at most 1 before it is rounded (T5's
   feed-forward activations can pass float16's range). The encoder reads the prompt
@@ -42,10 +43,10 @@ from torch import nn
 MODES = ("exact", "fast")
 
 # `auto`: below this many decoder weights `generate` is as fast as the loop (the
-# embedded model, 2.4M, is far below it), above it the fast loop is the fastest (the
-# release, 99M, is far above it). Measured by benchmarks/decode.py --crossover: the
-# loop's lead over generate grows with the weights it streams per token; at a tenth of
-# the release's size it is already ahead.
+# embedded model has 4.7M: benchmarks/generate.py measured them level), above it the
+# fast loop is the fastest (the release has 99M: ahead in every run of
+# benchmarks/decode.py). Between the two the crossover is still to be measured on a
+# quiet machine (benchmarks/decode.py --crossover prints it).
 AUTO_LOOP_MIN_DECODER_WEIGHTS = 8_000_000
 
 
