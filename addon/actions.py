@@ -4,8 +4,9 @@ that knows how they differ, so nothing else checks the version.
 Blender 4.2 and 4.3 keep an action's F-curves on the action (`action.fcurves`) and an
 object plays the whole action. 4.4 added slots: one action can animate several IDs,
 each through its own slot, and the F-curves live in the slot's channelbag on a keyframe
-strip of a layer; assigning an action to an object also picks one of its slots. 5.0
-dropped `action.fcurves`. The checks below look for the feature (`action.layers`,
+strip of a layer; assigning an action to an object also picks one of its slots (4.4 and
+4.5 LTS still have `action.fcurves` for the first slot, and a channelbag's fcurves.new
+takes no group there). 5.0 dropped `action.fcurves`. The checks below look for the feature (`action.layers`,
 `animation_data.action_slot`), not at the version number.
 """
 
@@ -54,17 +55,24 @@ class ObjectChannels:
             layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
             strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
             self.slot = slot
-            self.fcurves = strip.channelbag(slot, ensure=True).fcurves
-            self._group_keyword = "group_name"
+            bag = strip.channelbag(slot, ensure=True)
+            self.fcurves, self._groups = bag.fcurves, bag.groups
         else:
-            self.fcurves = action.fcurves
-            self._group_keyword = "action_group"
+            self.fcurves, self._groups = action.fcurves, getattr(action, "groups", None)
+        # The group keyword of fcurves.new: action_group on the action (4.2-4.3),
+        # group_name on a channelbag from 5.0, none on 4.4-4.5's channelbags.
+        parameters = self.fcurves.bl_rna.functions["new"].parameters
+        self._group_keyword = next((k for k in ("group_name", "action_group") if k in parameters), None)
 
     def find(self, path: str, index: int):
         return self.fcurves.find(path, index=index)
 
     def new(self, path: str, index: int, group: str):
-        return self.fcurves.new(path, index=index, **{self._group_keyword: group})
+        if self._group_keyword is not None:
+            return self.fcurves.new(path, index=index, **{self._group_keyword: group})
+        curve = self.fcurves.new(path, index=index)
+        curve.group = self._groups.get(group) or self._groups.new(group)
+        return curve
 
 
 def new_object_action(obj, name: str) -> ObjectChannels:

@@ -38,7 +38,7 @@ class Server:
             assert self.process.poll() is None, self.output()
             try:
                 health = requests.get(self.url + "/health", headers=headers, timeout=2).json()
-            except (requests.ConnectionError, ValueError):
+            except (requests.ConnectionError, requests.Timeout, ValueError):  # a loaded machine answers late
                 health = {}
             if health.get("ready"):
                 self.health = health

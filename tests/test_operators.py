@@ -2,7 +2,10 @@
 Blender's own tool and installed into a fresh user folder, real Blender (the bpy
 wheels of 5.0 and 4.2 LTS), a Rigify metarig and a Mixamo-named rig, and a real model
 server on loopback (a small model the tests build; its motions are random, so these
-tests check what the extension does with them, not their quality)."""
+tests check what the extension does with them, not their quality).
+
+The main environment's Blender (5.0) runs every step on both rigs; every other version
+users run (harness/blender_versions.txt) runs every step on the Mixamo-named rig."""
 
 import json
 import os
@@ -15,14 +18,12 @@ import pytest
 
 from retarget.formats import read_motion
 from server.model.store import save_model_dir
-from harness.blender import RESULT_MARKER
+from harness.blender import BLENDERS, read_result
 from harness.models import small_model
 from harness.rigs import BUILD_CODE, humanoid, to_json
 from harness.server import Server
 
-REPO = Path(__file__).resolve().parent.parent
 SCENE = (Path(__file__).parent / "blender" / "operators_scene.py").read_text()
-BLENDER_42 = REPO / ".venv" / "blender-4.2" / "bin" / "python"
 GAP = (15, 40)  # frames the scene script clears and asks In-between to fill
 # Bones keyed in Euler rotation (the metarig's shoulders are YXZ bones; the rest of
 # both rigs are quaternion bones). Each rig has 22 keyed bones.
@@ -47,10 +48,7 @@ def run_scene(python, extension_zip, server, folder: Path, rig, steps=None) -> d
         args.append(",".join(steps))
     process = subprocess.run(args, capture_output=True, text=True, timeout=600,
                              env=dict(os.environ, BLENDER_USER_RESOURCES=str(folder / "user")))
-    for line in reversed(process.stdout.splitlines()):
-        if line.startswith(RESULT_MARKER) and process.returncode == 0:
-            return json.loads(line[len(RESULT_MARKER):])
-    raise AssertionError(f"Blender failed (exit {process.returncode})\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}")
+    return read_result(process)
 
 
 @pytest.fixture(scope="module", params=["metarig", "mixamo"])
@@ -206,17 +204,46 @@ def test_failures_report_plainly_and_change_nothing(scene):
     assert "Select an armature" in failures["poll_without_armature"]
 
 
-def test_blender_42_lts_runs_the_operators(extension_zip, server, tmp_path):
-    """The same extension zip on Blender 4.2 LTS (F-curves on the action, no slots)."""
-    assert BLENDER_42.exists(), "the Blender 4.2 environment is missing: run `bash run.sh setup`"
-    result = run_scene(BLENDER_42, extension_zip, server, tmp_path, "mixamo",
-                       steps=["generate", "inbetween", "caption", "failures"])
-    assert result["version"].startswith("4.2")
+def check_modal_path(result) -> None:
+    """The panel's path (worker thread, timer, modal()) ends as the synchronous one does:
+    the same keys for the same seed, and cancelled or failed jobs change nothing."""
+    modal = result["modal"]
+    assert modal["invoked"] == ["RUNNING_MODAL"] and modal["running_while_modal"]
+    assert modal["answer"] == ["FINISHED"] and modal["job_cleared"]
+    written, synchronous = keys(modal["keys"]), keys(modal["synchronous_keys"])
+    assert set(written) == set(synchronous) == set(result["generate"]["keys"])  # every keyed channel
+    assert all(np.array_equal(written[n], synchronous[n]) for n in written)
+    for failed in (result["modal_cancel"], result["modal_server_down"]):
+        assert failed["invoked"] == ["RUNNING_MODAL"] and failed["answer"] == ["CANCELLED"]
+        assert failed["job_cleared"] and failed["unchanged"]
+
+
+def test_the_modal_path_completes_like_the_synchronous_one(scene):
+    check_modal_path(scene)
+
+
+@pytest.mark.parametrize("blender", [b for b in BLENDERS if not b.is_main], ids=lambda b: b.version)
+def test_every_blender_runs_the_operators(blender, extension_zip, server, tmp_path):
+    """The same extension zip on the other Blenders users run: 4.2 LTS keeps F-curves on
+    the action (no slots), 4.5 LTS has slotted actions beside the legacy API, 5.x only
+    slots and channelbags."""
+    blender.require()
+    result = run_scene(blender.python, extension_zip, server, tmp_path, "mixamo")
+    assert result["version"].startswith(blender.version + ".")
     assert result["generate_error"] is None
-    assert len(result["generate"]["keys"]) == 4 * 22 + 3
-    assert all(np.array_equal(np.array(result["generate_again"]["keys"][n]), np.array(rows))
-               for n, rows in result["generate"]["keys"].items())
-    assert result["inbetween"]["error"] is None
-    check_unchanged_outside(keys(result["inbetween"]["before"]), keys(result["inbetween"]["after"]), *GAP)
-    assert result["caption"]["stored"]
-    assert result["failures"]["server_down_unchanged"] and result["failures"]["cancel_unchanged"]
+    generated = keys(result["generate"]["keys"])
+    assert len(generated) == 4 * 22 + 3
+    assert {tuple(frames_of(rows)) for rows in generated.values()} == {tuple(range(1, 49))}
+    assert all(np.array_equal(keys(result["generate_again"]["keys"])[n], rows) for n, rows in generated.items())
+    assert result["generate_fallback"] == {"name": "a person jumps", "first_frame": 11.0, "last_frame": 34.0}
+    assert result["undo"]["restored"] == "a person jumps" and result["undo"]["gone"]
+    for run in ("inbetween", "inbetween_steered"):
+        assert result[run]["error"] is None
+        check_unchanged_outside(keys(result["inbetween"]["before"]), keys(result[run]["after"]), *GAP)
+    assert result["continue"]["error"] is None
+    assert result["caption"]["stored"] and result["caption"]["panel"] == result["caption"]["stored"]
+    assert result["export"] == {"SMPL_BVH": None, "SMPL_NPZ": None, "ARMATURE_BVH": None}
+    failures = result["failures"]
+    assert failures["server_down_unchanged"] and failures["cancel"] == "returned ['CANCELLED']"
+    assert failures["cancel_unchanged"] and failures["unmappable_unchanged"]
+    check_modal_path(result)

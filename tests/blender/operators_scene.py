@@ -9,9 +9,11 @@ comma-separated subset of the steps below (default all). Prints RESULT-JSON.
 
 import importlib
 import json
+import os
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import bpy
 import numpy as np
@@ -29,6 +31,7 @@ bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
 MODULE = "bl_ext.user_default.motiongpt"
 jobs = importlib.import_module(MODULE + ".jobs")
 tasks = importlib.import_module(MODULE + ".tasks")
+operators = importlib.import_module(MODULE + ".operators")
 prefs = bpy.context.preferences.addons[MODULE].preferences
 prefs.server_url = server_url
 prefs.request_timeout = 120.0
@@ -168,6 +171,60 @@ if wanted("export"):
     for fmt, name in (("SMPL_BVH", "smpl.bvh"), ("SMPL_NPZ", "smpl.npz"), ("ARMATURE_BVH", "armature.bvh")):
         result["export"][fmt] = call(bpy.ops.motiongpt.export, filepath=f"{out_dir}/{name}", export_format=fmt)
 
+if wanted("modal"):
+    # The panel's path (invoke outside background mode): the job on a worker thread and a
+    # window timer that calls modal() until the job is done. Headless Blender has no event
+    # loop (and no event, so "INVOKE_DEFAULT" runs execute), so this drives modal() with the
+    # timer's event itself; the operator is one registered here whose execute starts that
+    # path (start_modal, what invoke calls with a UI) and keeps its instance.
+    started = {}
+
+    class MOTIONGPT_OT_generate_modal(operators.ServerJobOperator, bpy.types.Operator):
+        """Generate through the panel's (modal) path"""
+
+        bl_idname = "motiongpt_test.generate_modal"
+        bl_label = "Generate (modal path)"
+
+        def request(self, context):
+            settings = context.scene.motiongpt
+            return tasks.prepare_generate(context, started["prompt"], 1.0, 1, 3, settings.foot_lock, settings.push_to_nla)
+
+        def execute(self, context):
+            started["operator"] = self
+            return self.start_modal(context)
+
+    bpy.utils.register_class(MOTIONGPT_OT_generate_modal)
+    timer_event = SimpleNamespace(type="TIMER")  # stand-in for the window manager's timer event
+
+    def drive(prompt, while_running=None):
+        started["prompt"] = prompt
+        invoked = bpy.ops.motiongpt_test.generate_modal("EXEC_DEFAULT")
+        operator = started["operator"]
+        running = jobs.current() is operator._job
+        if while_running is not None:
+            while_running(operator._job)
+        while (answer := operator.modal(bpy.context, timer_event)) == {"PASS_THROUGH"}:
+            time.sleep(0.02)
+        return {"invoked": sorted(invoked), "running_while_modal": running, "answer": sorted(answer),
+                "job_cleared": jobs.current() is None}
+
+    bpy.context.scene.frame_current = 1
+    state = scene_state()
+    modal = drive("a person walks forward", while_running=lambda job: job.cancel())
+    modal["unchanged"] = scene_state() == state
+    result["modal_cancel"] = modal
+    modal = drive("a person walks forward")
+    modal["active"] = rig().animation_data.action.name
+    modal["keys"] = keys_of(rig().animation_data.action)
+    call(bpy.ops.motiongpt.generate, prompt="a person walks forward", seconds=1.0, samples=1, seed=3)
+    modal["synchronous_keys"] = keys_of(rig().animation_data.action)
+    prefs.server_url = "http://127.0.0.1:9"
+    state = scene_state()
+    failed = drive("a person walks forward")
+    failed["unchanged"] = scene_state() == state
+    prefs.server_url = server_url
+    result["modal"], result["modal_server_down"] = modal, failed
+
 if wanted("failures"):
     failures = {}
     state = scene_state()
@@ -212,4 +269,10 @@ if wanted("failures"):
     result["failures"] = failures
 
 bpy.ops.wm.save_as_mainfile(filepath=f"{out_dir}/scene.blend")
-print("RESULT-JSON:" + json.dumps(result))
+print("RESULT-JSON:" + json.dumps(result), flush=True)
+if wanted("modal"):
+    # bpy 4.5's module deadlocks in its own exit handlers after a modal operator ran
+    # (GlobalState's destructor waits on its delayed-close thread; seen with gdb), so
+    # this process leaves without them; everything it reports is printed above.
+    sys.stderr.flush()
+    os._exit(0)
