@@ -170,7 +170,7 @@ def _serve(args) -> None:
 
 
 DECODING_CHOICES = ("auto", "exact", "fast", "hf")
-DECODING_HELP = ("auto (default): the fastest for the model's size (generate for small models, fast for the release); "
+DECODING_HELP = ("auto (default): the fastest for the model's size (exact for small models, fast for the release); "
                  "exact: the same tokens as Hugging Face generate, faster; fast: float16 weights, about 5x generate at "
                  "the release's size, slightly different tokens; hf: generate itself")
 

@@ -163,9 +163,9 @@ def test_fast_mode_survives_activations_beyond_float16(model):
         assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()))
 
 
-def test_auto_picks_generate_for_small_models_and_the_fast_loop_for_large_ones(model):
+def test_auto_picks_exact_for_small_models_and_fast_for_large_ones(model):
     assert decoder_weights(model.lm) < AUTO_LOOP_MIN_DECODER_WEIGHTS
-    assert choose_mode("auto", model.lm) == "hf"
+    assert choose_mode("auto", model.lm) == "exact"
     config = T5Config(d_model=512, d_ff=2048, d_kv=64, num_heads=8, num_layers=1, num_decoder_layers=8,
                       feed_forward_proj="gated-gelu", vocab_size=64, dropout_rate=0.0)
     large = T5ForConditionalGeneration(config)

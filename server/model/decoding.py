@@ -27,8 +27,8 @@ Two modes:
   feed-forward activations can pass float16's range). The encoder reads the prompt
   without its padding. Output differs slightly from exact mode (see the README).
 
-`auto` (choose_mode) picks by the model's size: at the embedded model's size the
-per-step machinery, not the weights, is the cost and `generate` is as fast as the loop.
+`auto` (choose_mode) picks by the model's size: exact mode for small models (the same
+tokens as `generate`, never slower), fast mode where the weights dominate.
 The loop runs on the device the model is on; on a CPU with two or more cores the row
 halves spread each projection over two cores.
 """
@@ -42,11 +42,13 @@ from torch import nn
 
 MODES = ("exact", "fast")
 
-# `auto`: below this many decoder weights `generate` is as fast as the loop (the
-# embedded model has 4.7M: benchmarks/generate.py measured them level), above it the
-# fast loop is the fastest (the release has 99M: ahead in every run of
-# benchmarks/decode.py). Between the two the crossover is still to be measured on a
-# quiet machine (benchmarks/decode.py --crossover prints it).
+# `auto`: below this many decoder weights exact mode, at or above it fast mode. At the
+# embedded model's size (4.7M) the loop was level with `generate` on an idle machine and
+# 3.7x faster on a busy one (benchmarks/generate.py), so exact mode, which gives the same
+# tokens, is never the slower; float16 weights only pay where the weights dominate (the
+# release has 99M: fast was ahead of generate in every run of benchmarks/decode.py).
+# Where fast overtakes exact between the two is still to be measured on a quiet machine
+# (benchmarks/decode.py --crossover prints it).
 AUTO_LOOP_MIN_DECODER_WEIGHTS = 8_000_000
 
 
@@ -68,10 +70,10 @@ def decoder_weights(lm) -> int:
 
 def choose_mode(requested: str, lm) -> str:
     """The decoding mode for `requested` ("auto", "exact", "fast" or "hf") and this model:
-    auto is generate for small models and the fast loop for large ones."""
+    auto is exact mode for small models and fast mode for large ones."""
     if requested != "auto":
         return requested
-    return "fast" if decoder_weights(lm) >= AUTO_LOOP_MIN_DECODER_WEIGHTS else "hf"
+    return "fast" if decoder_weights(lm) >= AUTO_LOOP_MIN_DECODER_WEIGHTS else "exact"
 
 
 @dataclass
