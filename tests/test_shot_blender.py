@@ -200,6 +200,14 @@ def test_a_walk_follows_an_s_curve(shot):
     assert np.linalg.norm(pelvis[0] - line[0]) <= PATH_TOLERANCE  # it starts where the path starts
 
 
+def test_a_block_can_continue_the_one_before(shot):
+    """A continued block is the model's prediction from the block before; rebuilding that
+    block regenerates the continuation too; the first block has nothing to continue."""
+    assert shot["continued_build_error"] is None and shot["continued_rebuild_error"] is None
+    assert shot["continued_rebuild_frames"] == [[1, 96]]
+    assert "is the first block: it has nothing to continue" in shot["first_continued_error"]
+
+
 def test_blocks_survive_save_and_reload(shot):
     assert shot["cleared"]
     assert shot["reloaded"] == shot["saved"]

@@ -195,6 +195,19 @@ result["path_points"] = shot_module.curve_points(curve, depsgraph).tolist()
 result["not_a_curve_error"] = call(bpy.ops.motiongpt.shot_block_add, text="a person walks", start=200, length=30,
                                    path="Actor")
 
+# --- a block that continues the one before -------------------------------------------------------------
+continuer = make_rig("Continuer")
+obj = activate(continuer)
+call(bpy.ops.motiongpt.shot_block_add, text="a person walks forward", start=1, length=48, seed=1)
+call(bpy.ops.motiongpt.shot_block_add, text="a person walks forward", start=49, length=48, seed=2, continued=True)
+first = obj.motiongpt_shot.blocks[0].block_id
+result["continued_build_error"] = call(bpy.ops.motiongpt.shot_build)
+call(bpy.ops.motiongpt.shot_block_edit, block_id=first, seed=5)
+result["continued_rebuild_error"] = call(bpy.ops.motiongpt.shot_build_block, block_id=first)
+result["continued_rebuild_frames"] = shot_module.last_build["report"]["frames"]
+call(bpy.ops.motiongpt.shot_block_edit, block_id=first, continued=True)
+result["first_continued_error"] = call(bpy.ops.motiongpt.shot_build)
+
 # --- blocks survive save and reload -------------------------------------------------------------------------
 saved = {name: {"blocks": blocks_of(bpy.data.objects[name]), "built": bpy.data.objects[name].motiongpt_shot.built}
          for name in (shot_rig, walker)}
