@@ -48,10 +48,20 @@ def operators(calls) -> list:
 def test_every_call_the_panel_makes_exists_in_this_blender(drawn):
     assert drawn["version"].startswith(drawn["_blender"].version + ".")
     assert drawn["problems"] == []
-    drawn_properties = {c["property"] for state in drawn["states"].values() for c in state.get("calls", ())
-                        if "property" in c}
-    assert drawn_properties == {"prompt", "seconds", "samples", "seed", "foot_lock", "push_to_nla", "steer",
-                                "export_format"}
+    drawn_properties = {(c["data"], c["property"]) for state in drawn["states"].values()
+                        for c in state.get("calls", ()) if "property" in c}
+    assert {("MotionGPTSettings", name) for name in ("prompt", "seconds", "samples", "seed", "foot_lock", "push_to_nla",
+                                                     "steer", "export_format")} <= drawn_properties
+
+
+def test_sub_panels_are_drawn_with_the_panel(drawn):
+    """Panels inside the MotionGPT panel (the shot's prompt blocks) go through the same
+    checks, in every state where they show (an armature is active)."""
+    states = drawn["states"]
+    assert "Shot" in drawn["sub_panels"]
+    for name in drawn["sub_panels"]:
+        assert {"call": "panel", "text": name} in states["bone_map_detected"]["calls"]
+        assert {"call": "panel", "text": name} not in states["no_armature"]["calls"]
 
 
 def test_every_state_draws_the_main_controls(drawn):

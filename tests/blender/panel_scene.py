@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import bpy
 
 zip_path, server_url, rig_path = sys.argv[1:4]
-result = {"version": bpy.app.version_string, "problems": []}
+result = {"version": bpy.app.version_string, "problems": [], "sub_panels": []}
 
 UI_FUNCTIONS = bpy.types.UILayout.bl_rna.functions
 UI_PROPERTIES = set(bpy.types.UILayout.bl_rna.properties.keys())
@@ -119,10 +119,21 @@ obj = build_armature(json.load(open(rig_path)), name="Mixamo")  # from harness.r
 bpy.context.view_layer.objects.active = obj
 
 
+def sub_panels():
+    """The extension's panels inside the MotionGPT panel (their classes, as registered)."""
+    return [cls for cls in bpy.types.Panel.__subclasses__()
+            if cls.__module__.startswith(MODULE) and getattr(cls, "bl_parent_id", "") == "MOTIONGPT_PT_panel"]
+
+
 def draw():
-    """The panel's draw() as Blender calls it, with the stand-in layout; the calls made."""
+    """The panel's draw() as Blender calls it, with the stand-in layout, then each of its
+    sub-panels that polls true; the calls made."""
     calls = []
     panel.MOTIONGPT_PT_panel.draw(SimpleNamespace(layout=RecordingLayout(calls)), bpy.context)
+    for cls in sub_panels():
+        if not hasattr(cls, "poll") or cls.poll(bpy.context):
+            calls.append({"call": "panel", "text": cls.bl_label})
+            cls.draw(SimpleNamespace(layout=RecordingLayout(calls)), bpy.context)
     return calls
 
 
@@ -142,6 +153,7 @@ def call(operator, **kwargs):
         return str(error)
 
 
+result["sub_panels"] = sorted(cls.bl_label for cls in sub_panels())
 states = result["states"] = {}
 states["before_any_check"] = {"status": dict(panel.status), "calls": draw()}
 
