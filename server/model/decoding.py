@@ -10,14 +10,13 @@ Two modes:
 - exact: the decoder's weights as they are and the same arithmetic as `generate`:
   greedy output is token for token the same (logits are computed for the block of
   rows holding the motion tokens, bit for bit as in the full product; see
-  motiongpt.grammar_chooser). On a machine
-  with two or more cores each projection is computed as two halves of its rows on two
-  threads: one matrix-vector product runs at about one core's memory bandwidth, two
-  run at nearly twice that, and every output is the same dot product computed by the
+  motiongpt.grammar_chooser). With `split_rows` each projection is computed as two
+  halves of its rows on two threads: one matrix-vector product runs at about one core's
+  memory bandwidth, two on an idle machine at nearly twice that, and every output is the same dot product computed by the
   same kernel, so the numbers do not change (halves split at a multiple of 16 rows,
   where the kernel's blocking is unchanged; tested bit for bit).
 - fast: projections fused (q/k/v, the two gated feed-forward inputs) and stored as
-  float16, half the bytes each token streams, on one thread, and logits computed only for the tokens
+  float16, half the bytes each token streams, and logits computed only for the tokens
   the motion grammar allows at each step. float16 rather than int8: torch's int8 paths
   for one row (dynamic quantization, weight-only int8) ran at a quarter or less of the
   float16 kernel's bytes per second on the 2-core test machine (measured while it was
@@ -29,11 +28,10 @@ Two modes:
 
 `auto` (choose_mode) picks by the model's size: exact mode for small models (the same
 tokens as `generate`, never slower), fast mode where the weights dominate.
-The loop runs on the device the model is on; on a CPU with two or more cores exact
-mode's row halves spread each projection over two cores, fast mode runs on one thread.
+The loop runs on the device the model is on; on a CPU it runs on one thread (row halves
+over two threads, `split_rows=True`, lost to the hand-offs' waits on a shared machine).
 """
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -182,14 +180,12 @@ class MotionDecoder:
         self.output_scale = config.d_model**-0.5 if config.tie_word_embeddings else 1.0
         self.lm_head = lm.lm_head.weight
         if split_rows is None:
-            # One matrix-vector product runs at about one core's memory bandwidth; two
-            # halves on two cores at nearly twice that on an idle machine, but every
-            # hand-off waits for the helper thread to be scheduled, and on a busy machine
-            # that wait dominates: fast mode on one thread took 344 ms/token where its
-            # row halves took 1445 (benchmarks in turns, load 10 on 2 cores). Exact mode
-            # keeps its halves (its arithmetic is tested bit for bit that way). A GPU has
-            # its own parallelism.
-            split_rows = self.device.type == "cpu" and mode == "exact" and len(os.sched_getaffinity(0)) >= 2
+            # Row halves on two threads could read at two cores' bandwidth, but every
+            # hand-off waits for the helper thread to be scheduled, and on a shared
+            # machine that wait dominates: exact mode took 61 ms/token on one thread and
+            # 310 with halves, fast mode 344 against 1445 under heavier load
+            # (benchmarks/decode.py, in turns). Off by default; still tested bit for bit.
+            split_rows = False
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="decode") if split_rows else None
         with torch.no_grad():
             # Decoder self-attention is causal: the bias for query t over keys 0..t.
@@ -255,7 +251,7 @@ class MotionDecoder:
         values = torch.zeros_like(keys)
 
         threads = torch.get_num_threads()
-        if self.pool is not None or (self.mode == "fast" and self.device.type == "cpu"):
+        if self.device.type == "cpu":
             # One row at a time is too little work for torch's thread pool: its tiny ops
             # (attention over 12 heads, a softmax over a few keys) wait for the pool's
             # other thread, milliseconds each on a busy machine (profiled: bmm 7 ms,
