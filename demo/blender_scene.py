@@ -69,7 +69,7 @@ def direct_shot(builder, shot_module):
         "action": director.animation_data.action.name,
         "joins": [f"frames {a}..{b}: largest step {largest * 100:.1f} cm/frame (the motion's own: {own * 100:.1f})"
                   for (a, b, _), (_, largest, _, own) in zip(report["joins"], report["continuity"])],
-        "path_error": [f"{error[0] * 100:.1f} cm, {error[1]:.1f} degrees; foot sliding {before:.1f} cm/s before, "
+        "path_error": [f"at most {error[0] * 100:.1f} cm and {error[1]:.1f} degrees off; foot sliding {before:.1f} cm/s before, "
                        f"{after:.1f} after" for error, (before, after) in zip(report["path_error"].values(),
                                                                                report["sliding"].values())],
     }

@@ -73,7 +73,7 @@ def main() -> int:
     for line in shot["joins"]:
         print(f"  join {line}")
     for line in shot["path_error"]:
-        print(f"  along the path: at most {line} off")
+        print(f"  along the path: {line}")
     print(f"Blender part took {seconds:.1f} s. Written to {out}:")
     for name in ("scene.blend", "rigify_smpl.bvh", "mixamo.bvh", "filmstrip.png", "filmstrip_mixamo.png", "filmstrip_shot.png"):
         print(f"  {out / name}")
