@@ -229,7 +229,7 @@ def _replace_tokenizer(model: MotionGPT, vq_directory) -> None:
     if vae.config.codebook_size != model.codebook_size or vae.config.frames_per_token != model.frames_per_token:
         raise ValueError(f"model.vq {vq_directory} has {vae.config.codebook_size} codes of {vae.config.frames_per_token} frames; "
                          f"the model of model.init has {model.codebook_size} of {model.frames_per_token}")
-    model.vae, model.mean, model.std = vae.eval(), np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+    model.vae, model.mean, model.std = vae, np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
 
 
 def _fresh_model(model_config: dict, train: dict, out: Path, processes: Processes, data: dict) -> MotionGPT:
