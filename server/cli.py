@@ -171,8 +171,8 @@ def _serve(args) -> None:
 
 DECODING_CHOICES = ("auto", "exact", "fast", "hf")
 DECODING_HELP = ("auto (default): the fastest for the model's size (exact for small models, fast for the release); "
-                 "exact: the same tokens as Hugging Face generate, faster; fast: float16 weights, about 5x generate at "
-                 "the release's size, slightly different tokens; hf: generate itself")
+                 "exact: the same tokens as Hugging Face generate, faster; fast: int8 weights on a CPU (float16 on a GPU), "
+                 "several times generate at the release's size, slightly different tokens; hf: generate itself")
 
 
 def _add_model_options(parser) -> None:
@@ -370,6 +370,8 @@ def _add_train_commands(commands) -> None:
     evaluation.add_argument("--samples", type=int, default=10, help="motions per text for multimodality")
     evaluation.add_argument("--multimodal-texts", type=int, default=32, help="texts used for multimodality")
     evaluation.add_argument("--seed", type=int, default=0)
+    evaluation.add_argument("--decoding", choices=DECODING_CHOICES, default="auto",
+                            help=DECODING_HELP + " (measure fast mode's cost in quality against exact)")
     evaluation.set_defaults(run=_eval)
 
 

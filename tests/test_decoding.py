@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from server.model.decoding import AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, choose_mode, decoder_weights
+from server.model.decoding import AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, ThreadChoice, choose_mode, decoder_weights
 from server.model.motiongpt import Cancelled, MotionGrammar, Sampling, grammar_chooser
 from harness.models import small_model
 
@@ -84,7 +84,7 @@ def test_exact_mode_matches_generate_at_the_official_size():
     assert ours == reference
 
 
-def _decode(lm, mode, inputs, grammar, split_rows=None, logits_seen=None):
+def _decode(lm, mode, inputs, grammar, logits_seen=None, decoder=None, fast_weights=None):
     choose = grammar_chooser(grammar, mode, Sampling(greedy=True), torch.Generator())
     if logits_seen is not None:
         inner = choose
@@ -93,7 +93,7 @@ def _decode(lm, mode, inputs, grammar, split_rows=None, logits_seen=None):
             logits_seen.append(logits(grammar.first, grammar.end + 1))
             return inner(step, hidden, logits)
 
-    decoder = MotionDecoder(lm, mode, max_length=40, split_rows=split_rows)
+    decoder = decoder or MotionDecoder(lm, mode, max_length=40, fast_weights=fast_weights)
     return decoder.decode(inputs, choose, 18, stop_ids={grammar.end})
 
 
@@ -103,12 +103,46 @@ def _generate(lm, inputs, grammar):
                            eos_token_id=grammar.end, pad_token_id=0)[0, 1:].tolist()
 
 
-def test_exact_mode_without_row_halves_matches_generate(model):
-    """The path a GPU or a one-core machine takes: each projection its own product."""
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_product_threads_change_speed_not_numbers(model, mode):
+    """The weight products on one thread or two give the same logits bit for bit, so the
+    decoder may pick either at any step; exact mode matches generate on both."""
     grammar = MotionGrammar(model.first_code_id, model.codebook_size, length=16, max_codes=16)
-    for prompt in PROMPTS:
-        inputs = model.prompt_inputs([prompt])
-        assert _decode(model.lm, "exact", inputs, grammar, split_rows=False) == _generate(model.lm, inputs, grammar)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for prompt in PROMPTS:
+            inputs = model.prompt_inputs([prompt])
+            seen = {}
+            for forced in (1, 2):
+                decoder = MotionDecoder(model.lm, mode, max_length=40)
+                decoder.thread_choice = ThreadChoice((1, 2))
+                decoder.thread_choice.pick = lambda forced=forced: forced
+                seen[forced] = []
+                tokens_seen = _decode(model.lm, mode, inputs, grammar, logits_seen=seen[forced], decoder=decoder)
+                if mode == "exact":
+                    assert tokens_seen == _generate(model.lm, inputs, grammar)
+            assert len(seen[1]) == len(seen[2]) > 0
+            assert all(torch.equal(a, b) for a, b in zip(seen[1], seen[2]))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_thread_choice_follows_the_faster_and_rechecks_the_other():
+    choice = ThreadChoice((1, 2), recheck=4)
+    first = choice.pick()
+    choice.record(first, 0.01)
+    second = choice.pick()
+    choice.record(second, 0.01)
+    assert {first, second} == {1, 2}  # each measured once first
+    choice.seconds = {1: 0.010, 2: 0.020}
+    picks = [choice.pick() for _ in range(8)]
+    assert picks.count(1) == 6 and picks.count(2) == 2  # the slower one every 4th step
+    for _ in range(10):
+        choice.record(1, 0.050)  # the machine got busy: one thread is now the slower
+    assert choice.seconds[1] > choice.seconds[2]
+    assert [choice.pick() for _ in range(3)].count(2) >= 2
+    assert ThreadChoice((1, 1)).candidates == [1]
 
 
 def test_padded_prompts_exact_matches_generate_and_fast_reads_the_prompt_alone(model):
@@ -124,24 +158,30 @@ def test_padded_prompts_exact_matches_generate_and_fast_reads_the_prompt_alone(m
         assert _decode(model.lm, "fast", padded, grammar) == _decode(model.lm, "fast", inputs, grammar)
 
 
-def test_fast_mode_is_close_to_exact(model):
-    """float16 weights: the logits stay within a few thousandths of exact mode's, and on
-    this model the greedy tokens are the same."""
+@pytest.mark.parametrize("fast_weights", ["int8", "float16"])
+def test_fast_mode_is_close_to_exact(model, fast_weights):
+    """float16 weights (a GPU's fast mode) keep the logits within 0.5% of exact mode's
+    largest; int8 (a CPU's: every product's input rounded to 8 bits) within 15% on this
+    untrained model (measured up to 11%; 1-3% on the trained embedded model). On this
+    model the greedy tokens are the same either way."""
+    tolerance = {"int8": 0.15, "float16": 5e-3}[fast_weights]
     grammar = MotionGrammar(model.first_code_id, model.codebook_size, length=16, max_codes=16)
     for prompt in PROMPTS:
         inputs = model.prompt_inputs([prompt])
         exact_logits, fast_logits = [], []
         exact = _decode(model.lm, "exact", inputs, grammar, logits_seen=exact_logits)
-        fast = _decode(model.lm, "fast", inputs, grammar, logits_seen=fast_logits)
+        fast = _decode(model.lm, "fast", inputs, grammar, logits_seen=fast_logits, fast_weights=fast_weights)
         assert fast == exact
         for a, b in zip(exact_logits, fast_logits):
             assert b.dtype == torch.float32 and b.device.type == "cpu"
-            assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()))
+            assert torch.allclose(a, b, atol=tolerance * float(a.abs().max()))
 
 
-def test_fast_mode_survives_activations_beyond_float16(model):
+@pytest.mark.parametrize("fast_weights", ["int8", "float16"])
+def test_fast_mode_survives_activations_beyond_float16(model, fast_weights):
     """T5's feed-forward activations can pass float16's largest number (65504): fast mode
-    scales the feed-forward output's input, so its logits stay finite and close."""
+    keeps the feed-forward output projection in float16 with its input scaled (both
+    kinds), so its logits stay finite and close."""
     lm = copy.deepcopy(model.lm)
     with torch.no_grad():
         for block in lm.decoder.block:
@@ -157,10 +197,15 @@ def test_fast_mode_survives_activations_beyond_float16(model):
         assert float((ff.act(ff.wi_0(normed)) * ff.wi_1(normed)).abs().max()) > 65504  # the case is real
     exact_logits = []
     _decode(lm, "exact", inputs, grammar, logits_seen=exact_logits)
-    _decode(lm, "fast", inputs, grammar, logits_seen=seen)
-    for a, b in zip(exact_logits, seen):
-        assert torch.isfinite(b).all()
-        assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()))
+    _decode(lm, "fast", inputs, grammar, logits_seen=seen, fast_weights=fast_weights)
+    assert all(torch.isfinite(b).all() for b in seen)
+    if fast_weights == "float16":
+        for a, b in zip(exact_logits, seen):
+            assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()))
+    else:
+        # 8-bit inputs to every other product: the tokens may part from exact mode's, so
+        # only the first step shares its history; close in direction there.
+        assert float(torch.nn.functional.cosine_similarity(exact_logits[0], seen[0], dim=0)) > 0.9
 
 
 def test_auto_picks_exact_for_small_models_and_fast_for_large_ones(model):

@@ -10,29 +10,32 @@ Two modes:
 - exact: the decoder's weights as they are and the same arithmetic as `generate`:
   greedy output is token for token the same (logits are computed for the block of
   rows holding the motion tokens, bit for bit as in the full product; see
-  motiongpt.grammar_chooser). With `split_rows` each projection is computed as two
-  halves of its rows on two threads: one matrix-vector product runs at about one core's
-  memory bandwidth, two on an idle machine at nearly twice that, and every output is the same dot product computed by the
-  same kernel, so the numbers do not change (halves split at a multiple of 16 rows,
-  where the kernel's blocking is unchanged; tested bit for bit).
-- fast: projections fused (q/k/v, the two gated feed-forward inputs) and stored as
-  float16, half the bytes each token streams, and logits computed only for the tokens
-  the motion grammar allows at each step. float16 rather than int8: torch's int8 paths
-  for one row (dynamic quantization, weight-only int8) ran at a quarter or less of the
-  float16 kernel's bytes per second on the 2-core test machine (measured while it was
-  busy), so int8 read half the bytes and took longer;
-  and float16 keeps 11 bits of every activation where dynamic quantization kept 8. The
-  feed-forward output's input is scaled to at most 1 before it is rounded (T5's
-  feed-forward activations can pass float16's range). The encoder reads the prompt
-  without its padding. Output differs slightly from exact mode (see the README).
+  motiongpt.grammar_chooser).
+- fast: projections of the same input fused (q/k/v, the two gated feed-forward inputs)
+  and stored in fewer bytes, and logits computed only for the tokens the motion grammar
+  allows at each step. On a CPU the weights are int8 with a scale per row, multiplied by
+  fbgemm's dynamic-quantization kernel (the input quantized to 8 bits per call): a
+  quarter of the bytes, and the fastest product for one row measured here (on AVX2,
+  torch's float16 and weight-only int8 kernels read about as many bytes per second as
+  float32's, so they only halve the time). The feed-forward output projection, whose
+  input has T5's outliers, stays float16 with its input scaled to at most 1 first. On a
+  GPU every projection is float16 that way. The encoder reads the prompt without its
+  padding. Output differs from exact mode by rounding (logits within about 3% of their
+  largest on the embedded model: the README has the measured cost in quality).
+
+Threads, on a CPU: the small per-token ops (attention over a few keys, norms) run on
+one thread, because torch's thread pool makes each of them wait for its second thread,
+milliseconds on a busy machine. The weight products run on one thread or on all of
+torch's, whichever has been faster on this machine lately: the decoder times its steps
+and keeps choosing (ThreadChoice). Both give the same numbers (each output row is the
+same dot product whichever thread computes it; tested), so the choice changes speed only.
 
 `auto` (choose_mode) picks by the model's size: exact mode for small models (the same
 tokens as `generate`, never slower), fast mode where the weights dominate.
-The loop runs on the device the model is on; on a CPU it runs on one thread (row halves
-over two threads, `split_rows=True`, lost to the hand-offs' waits on a shared machine).
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -89,83 +92,97 @@ class _Layer:
     gated: bool
 
 
-def _linears_inference(x, weights):
-    # Inference mode is per thread: the helper thread must enter it itself.
-    with torch.inference_mode():
-        return [nn.functional.linear(x, w) for w in weights]
-
-
 class _Linears:
     """Several projections of the same input, each its own product, as `generate` does."""
 
     def __init__(self, weights):
         self.weights = [w.detach() for w in weights]
+        self.nbytes = sum(w.numel() * w.element_size() for w in self.weights)
 
     def __call__(self, x):
         return tuple(nn.functional.linear(x, w) for w in self.weights)
 
 
-class _RowHalves:
-    """Several projections of the same input (q, k, v; the two gated inputs; or one),
-    each as two halves of its rows, the bottom halves on a helper thread: one hand-off
-    for the group. Halves split at a multiple of 16 rows, where the kernel's blocking
-    is unchanged, so every output is the dot product `generate` computes."""
-
-    def __init__(self, weights, pool: ThreadPoolExecutor):
-        self.tops, self.bottoms = [], []
-        for weight in weights:
-            half = (weight.shape[0] // 2) // 16 * 16
-            self.tops.append(weight.detach()[:half])
-            self.bottoms.append(weight.detach()[half:])
-        self.pool = pool
-
-    def __call__(self, x):
-        bottoms = self.pool.submit(_linears_inference, x, self.bottoms)
-        tops = [nn.functional.linear(x, top) for top in self.tops]
-        return tuple(torch.cat([top, bottom], dim=-1) for top, bottom in zip(tops, bottoms.result()))
-
-
 class _Float16:
-    """Projections of the same input fused into one float16 matrix (halves on two cores
-    when there is a pool), results back in float32.
+    """Projections of the same input fused into one float16 matrix, results in float32.
 
     With `scaled`, the input is divided by its largest magnitude before it is rounded to
     float16 and the output multiplied back: the feed-forward output's input can pass
     float16's range (65504) in T5 models."""
 
-    def __init__(self, weights, pool: ThreadPoolExecutor | None, scaled: bool = False):
-        fused = torch.cat([w.detach() for w in weights], dim=0).to(torch.float16).contiguous()
+    def __init__(self, weights, scaled: bool = False):
+        self.fused = torch.cat([w.detach() for w in weights], dim=0).to(torch.float16).contiguous()
+        self.nbytes = self.fused.numel() * 2
         self.sizes = [w.shape[0] for w in weights]
         self.scaled = scaled
-        self.pool = pool
-        if pool is not None:
-            half = (fused.shape[0] // 2) // 16 * 16
-            self.top, self.bottom = fused[:half], fused[half:]
-        else:
-            self.whole = fused
 
     def __call__(self, x):
         if self.scaled:
             scale = x.abs().amax().clamp_min(1e-12)
             x = x / scale
-        x = x.to(torch.float16)
-        if self.pool is not None:
-            bottom = self.pool.submit(_linears_inference, x, [self.bottom])
-            y = torch.cat([nn.functional.linear(x, self.top), bottom.result()[0]], dim=-1).float()
-        else:
-            y = nn.functional.linear(x, self.whole).float()
+        y = nn.functional.linear(x.to(torch.float16), self.fused).float()
         if self.scaled:
             y = y * scale
         return y.split(self.sizes, dim=-1) if len(self.sizes) > 1 else (y,)
+
+
+class _Int8:
+    """Projections of the same input fused into one int8 matrix with a scale per row,
+    multiplied by fbgemm's dynamic-quantization kernel (the input is quantized to 8 bits
+    per call, from its own range, so no activation overflows); float32 out. CPU only."""
+
+    def __init__(self, weights):
+        fused = torch.cat([w.detach() for w in weights], dim=0).float().contiguous()
+        scales = (fused.abs().amax(dim=1) / 127).clamp_min(1e-12).double()
+        zero_points = torch.zeros(fused.shape[0], dtype=torch.long)
+        with warnings.catch_warnings():
+            # torch marks its quantized tensors deprecated; fbgemm's kernel still takes
+            # its weights as one (torch is pinned: the tests exercise this path).
+            warnings.simplefilter("ignore", UserWarning)
+            quantized = torch.quantize_per_channel(fused, scales, zero_points, 0, torch.qint8)
+        self.packed = torch.ops.quantized.linear_prepack(quantized, None)
+        self.nbytes = fused.numel() + fused.shape[0] * 8  # a byte per weight, a scale per row
+        self.sizes = [w.shape[0] for w in weights]
+
+    def __call__(self, x):
+        y = torch.ops.quantized.linear_dynamic(x, self.packed, False)
+        return y.split(self.sizes, dim=-1) if len(self.sizes) > 1 else (y,)
+
+
+class ThreadChoice:
+    """How many threads the weight products get, chosen by timing decoding steps: each
+    candidate's recent seconds per step (a moving average), the faster one used, the
+    other tried again every `recheck` steps because a neighbour's load comes and goes."""
+
+    def __init__(self, candidates, recheck: int = 8, smoothing: float = 0.3):
+        self.candidates = sorted(set(candidates))
+        self.recheck = recheck
+        self.smoothing = smoothing
+        self.seconds = {n: None for n in self.candidates}
+        self.steps = 0
+
+    def pick(self) -> int:
+        self.steps += 1
+        unmeasured = [n for n in self.candidates if self.seconds[n] is None]
+        if unmeasured:
+            return unmeasured[0]
+        ranked = sorted(self.candidates, key=lambda n: self.seconds[n])
+        return ranked[1] if len(ranked) > 1 and self.steps % self.recheck == 0 else ranked[0]
+
+    def record(self, threads: int, seconds: float):
+        previous = self.seconds[threads]
+        self.seconds[threads] = seconds if previous is None else previous + self.smoothing * (seconds - previous)
 
 
 class MotionDecoder:
     """Greedy or sampled decoding of one sequence with a T5ForConditionalGeneration, on
     the device the model is on."""
 
-    def __init__(self, lm, mode: str = "exact", max_length: int = 260, split_rows: bool | None = None):
+    def __init__(self, lm, mode: str = "exact", max_length: int = 260, fast_weights: str | None = None):
         if mode not in MODES:
             raise ValueError(f"decoding mode must be 'exact' or 'fast', got {mode!r}")
+        if fast_weights not in (None, "int8", "float16"):
+            raise ValueError(f"fast mode's weights are 'int8' (CPU) or 'float16', got {fast_weights!r}")
         self.lm = lm
         self.mode = mode
         self.max_length = max_length
@@ -179,14 +196,11 @@ class MotionDecoder:
         # T5 scales the last hidden state when the output layer is tied to the embeddings.
         self.output_scale = config.d_model**-0.5 if config.tie_word_embeddings else 1.0
         self.lm_head = lm.lm_head.weight
-        if split_rows is None:
-            # Row halves on two threads could read at two cores' bandwidth, but every
-            # hand-off waits for the helper thread to be scheduled, and on a shared
-            # machine that wait dominates: exact mode took 61 ms/token on one thread and
-            # 310 with halves, fast mode 344 against 1445 under heavier load
-            # (benchmarks/decode.py, in turns). Off by default; still tested bit for bit.
-            split_rows = False
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="decode") if split_rows else None
+        # fbgemm's int8 kernel is the CPU's; GPUs get float16.
+        self.fast_weights = fast_weights or ("int8" if self.device.type == "cpu" else "float16")
+        # Weight products on one thread or on all of torch's, whichever is faster lately
+        # (CPU only; a GPU runs them on itself).
+        self.thread_choice = None
         with torch.no_grad():
             # Decoder self-attention is causal: the bias for query t over keys 0..t.
             attention = decoder.block[0].layer[0].SelfAttention
@@ -198,15 +212,26 @@ class MotionDecoder:
         gated = hasattr(ff, "wi_0")
         groups = [(self_attn.q, self_attn.k, self_attn.v), (self_attn.o,), (cross_attn.q,), (cross_attn.o,),
                   (ff.wi_0, ff.wi_1) if gated else (ff.wi,), (ff.wo,)]
-        if self.mode == "fast":
+        if self.mode == "fast" and self.fast_weights == "int8":
+            # The feed-forward output's input stays float16 (scaled): T5's activations
+            # there have outliers in the thousands, and one input scale for 8 bits would
+            # round every ordinary value next to such an outlier to zero.
+            qkv, self_out, cross_q, cross_out, ff_in = (_Int8([m.weight for m in g]) for g in groups[:5])
+            ff_out = _Float16([m.weight for m in groups[5]], scaled=True)
+        elif self.mode == "fast":
             qkv, self_out, cross_q, cross_out, ff_in, ff_out = (
-                _Float16([m.weight for m in group], self.pool, scaled=(index == 5)) for index, group in enumerate(groups))
-        elif self.pool is not None:
-            qkv, self_out, cross_q, cross_out, ff_in, ff_out = (_RowHalves([m.weight for m in g], self.pool) for g in groups)
+                _Float16([m.weight for m in group], scaled=(index == 5)) for index, group in enumerate(groups))
         else:
             qkv, self_out, cross_q, cross_out, ff_in, ff_out = (_Linears([m.weight for m in g]) for g in groups)
         return _Layer(block.layer[0].layer_norm.weight, qkv, self_out, block.layer[1].layer_norm.weight, cross_q,
                       cross_out, block.layer[2].layer_norm.weight, ff_in, ff_out, ff.act, gated)
+
+    def weight_bytes(self, output_rows: int) -> int:
+        """Bytes of weights one decoding step reads: every layer's projections as stored,
+        and `output_rows` rows of the output layer (the motion tokens')."""
+        products = sum(getattr(layer, name).nbytes for layer in self.layers
+                       for name in ("qkv", "self_out", "cross_q", "cross_out", "ff_in", "ff_out"))
+        return products + output_rows * self.lm_head.shape[1] * self.lm_head.element_size()
 
     def _norm(self, x, weight):
         # T5's RMS norm: no mean, no bias, variance in float32.
@@ -255,7 +280,9 @@ class MotionDecoder:
             # One row at a time is too little work for torch's thread pool: its tiny ops
             # (attention over 12 heads, a softmax over a few keys) wait for the pool's
             # other thread, milliseconds each on a busy machine (profiled: bmm 7 ms,
-            # softmax 10 ms on average); the row halves, where used, are the parallelism.
+            # softmax 10 ms on average). Only the weight products may use more threads.
+            if self.thread_choice is None or self.thread_choice.candidates != sorted({1, threads}):
+                self.thread_choice = ThreadChoice((1, threads))
             torch.set_num_threads(1)
         try:
             return self._loop(cross, cross_mask, keys, values, choose, max_new_tokens, stop_ids, should_stop)
@@ -266,37 +293,54 @@ class MotionDecoder:
         token = self.lm.config.decoder_start_token_id
         out = []
         heads, d_kv, inner = self.heads, self.d_kv, self.inner
+        choice = self.thread_choice if self.device.type == "cpu" else None
+        product_threads = 1
+
+        def product(function, x):
+            if product_threads == 1:
+                return function(x)
+            torch.set_num_threads(product_threads)
+            try:
+                return function(x)
+            finally:
+                torch.set_num_threads(1)
+
         for step in range(max_new_tokens):
             if should_stop is not None and should_stop():
                 raise Cancelled("decoding was cancelled")
+            if choice is not None:
+                product_threads = choice.pick()
+                started = time.perf_counter()
             hidden = self.embed[token][None]  # (1, d_model)
             bias = self.position_bias[:, step : step + 1, : step + 1]
             for index, layer in enumerate(self.layers):
-                q, k, v = layer.qkv(self._norm(hidden, layer.self_norm))
+                q, k, v = product(layer.qkv, self._norm(hidden, layer.self_norm))
                 keys[index, :, step] = k.view(heads, d_kv)
                 values[index, :, step] = v.view(heads, d_kv)
                 scores = self._heads(q) @ keys[index, :, : step + 1].transpose(-1, -2) + bias
                 weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
                 context = (weights @ values[index, :, : step + 1]).transpose(0, 1).reshape(1, inner)
-                hidden = hidden + layer.self_out(context)[0]
+                hidden = hidden + product(layer.self_out, context)[0]
 
                 cross_keys, cross_values = cross[index]
-                scores = self._heads(layer.cross_q(self._norm(hidden, layer.cross_norm))[0]) @ cross_keys + cross_mask
+                scores = self._heads(product(layer.cross_q, self._norm(hidden, layer.cross_norm))[0]) @ cross_keys + cross_mask
                 weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
                 context = (weights @ cross_values).transpose(0, 1).reshape(1, inner)
-                hidden = hidden + layer.cross_out(context)[0]
+                hidden = hidden + product(layer.cross_out, context)[0]
 
-                projected = layer.ff_in(self._norm(hidden, layer.ff_norm))
+                projected = product(layer.ff_in, self._norm(hidden, layer.ff_norm))
                 inner_state = layer.act(projected[0])
                 if layer.gated:
                     inner_state = inner_state * projected[1]
-                hidden = hidden + layer.ff_out(inner_state)[0]
+                hidden = hidden + product(layer.ff_out, inner_state)[0]
             final = self._norm(hidden, self.final_norm)[0] * self.output_scale
 
             def logits(lo=0, hi=None, final=final):
                 return nn.functional.linear(final, self.lm_head[lo:hi]).float().cpu()
 
             token = int(choose(step, final, logits))
+            if choice is not None:
+                choice.record(product_threads, time.perf_counter() - started)
             out.append(token)
             if token in stop_ids:
                 break
