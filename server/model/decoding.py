@@ -16,8 +16,8 @@ Two modes:
   allows at each step. On a CPU the weights are int8 with a scale per row, multiplied by
   fbgemm's dynamic-quantization kernel (the input quantized to 8 bits per call): a
   quarter of the bytes, and the fastest product for one row measured here (on AVX2,
-  torch's float16 and weight-only int8 kernels read about as many bytes per second as
-  float32's, so they only halve the time). The feed-forward output projection, whose
+  torch's float16 kernel reads about as many bytes per second as float32's, so it only
+  halves the time, and its weight-only int8 kernel reads fewer). The feed-forward output projection, whose
   input has T5's outliers, stays float16 with its input scaled to at most 1 first. On a
   GPU every projection is float16 that way. The encoder reads the prompt without its
   padding. Output differs from exact mode by rounding (logits within about 3% of their
@@ -46,7 +46,7 @@ MODES = ("exact", "fast")
 # `auto`: below this many decoder weights exact mode, at or above it fast mode. At the
 # embedded model's size (4.7M) the loop was level with `generate` on an idle machine and
 # 3.7x faster on a busy one (benchmarks/generate.py), so exact mode, which gives the same
-# tokens, is never the slower; float16 weights only pay where the weights dominate (the
+# tokens, is never the slower; smaller weights only pay where the weights dominate (the
 # release has 99M: fast was ahead of generate in every run of benchmarks/decode.py).
 # Where fast overtakes exact between the two is still to be measured on a quiet machine
 # (benchmarks/decode.py --crossover prints it).
