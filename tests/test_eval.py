@@ -52,10 +52,15 @@ def test_caption_scores_and_action_words():
     bad = coco_scores(["the cat sat", "blue sky"], [["a person walks forward"], ["someone jumps up"]])
     assert bad["bleu_1"] < 0.1 and bad["cider"] < scores["cider"]
     naming = action_words({"walk": ["a person walks forward", "someone walks slowly"],
-                           "jump": ["a person jumps", "someone jumps high"]})
-    assert naming["walk"] == {"walks", "forward", "slowly"}
-    assert "person" not in naming["walk"]  # shared by both actions
-    assert names_action("the man walks away", "walk", naming) and not names_action("a person jumps", "walk", naming)
+                           "jump": ["a person jumps", "someone jumps high"],
+                           "sit_down": ["a man sits down on a chair", "she sat down"],
+                           "sit_on_floor": ["a man sits on the floor", "someone sat on the ground"]})
+    assert {"walk", "forward", "slowly", "walk forward"} <= naming["walk"]
+    assert "person" not in naming["walk"] and "sit" not in naming["sit_down"]  # shared with other actions
+    # Tenses and plurals count as one word; pairs tell apart actions that share a word.
+    assert names_action("the man walked away", "walk", naming) and not names_action("a person jumps", "walk", naming)
+    assert names_action("a woman sits down", "sit_down", naming) and not names_action("a woman sits down", "sit_on_floor", naming)
+    assert names_action("she jumped, then walked", ["sit_down", "jump"], naming)  # any of a sequence's actions
 
 
 def test_sentence_encoder_loads_offline_and_groups_paraphrases(monkeypatch):

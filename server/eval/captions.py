@@ -37,20 +37,43 @@ def embedding_similarity(sentences, generated: list[str], references: list[list[
     return float(np.mean(scores))
 
 
-def action_words(captions_by_action: dict[str, list[str]], share: float = 0.3, leak: float = 0.05) -> dict[str, set[str]]:
-    """For each action, the words that name it: frequent in its own captions (in at least
-    `share` of them) and rare in every other action's (at most `leak`). Learned from the
-    training captions, so no hand-written synonym list can flatter the model."""
+def stem(word: str) -> str:
+    """A word without its most common English endings (walks, walked, walking -> walk;
+    stairs -> stair), so tenses and plurals count as one word."""
+    for ending in ("ing", "ed", "es", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def naming_units(text: str) -> set[str]:
+    """The stems of a text and its pairs of adjacent stems ("walk backward", "sat down",
+    "climb stair"): pairs tell apart actions that share their words."""
+    stems = [stem(w) for w in words(text)]
+    return set(stems) | {f"{a} {b}" for a, b in zip(stems, stems[1:])}
+
+
+def action_words(captions_by_action: dict[str, list[str]], share: float = 0.15, leak: float = 0.05) -> dict[str, set[str]]:
+    """For each action, the stems and stem pairs that name it: in at least `share` of its
+    own captions and at most `leak` of every other action's. Learned from the training
+    captions (of clips showing that action alone), so no hand-written synonym list can
+    flatter the model. `share` is low because the corpus words every action many ways
+    ("goes upstairs", "climbs the steps", "walked up the stairs"); `leak` keeps the
+    words specific."""
     frequency = {}
     for action, captions in captions_by_action.items():
-        counts = Counter(w for c in captions for w in set(words(c)))
-        frequency[action] = {w: n / len(captions) for w, n in counts.items()}
+        counts = Counter(u for c in captions for u in naming_units(c))
+        frequency[action] = {u: n / len(captions) for u, n in counts.items()}
     naming = {}
     for action, own in frequency.items():
-        naming[action] = {w for w, f in own.items() if f >= share and
-                          all(other.get(w, 0.0) <= leak for name, other in frequency.items() if name != action)}
+        naming[action] = {u for u, f in own.items() if f >= share and
+                          all(other.get(u, 0.0) <= leak for name, other in frequency.items() if name != action)}
     return naming
 
 
-def names_action(caption: str, action: str, naming: dict[str, set[str]]) -> bool:
-    return bool(set(words(caption)) & naming.get(action, set()))
+def names_action(caption: str, actions, naming: dict[str, set[str]]) -> bool:
+    """Whether the caption names any of `actions` (one action's name, or the clip's
+    several: a caption of a sequence may name any part of it)."""
+    actions = [actions] if isinstance(actions, str) else actions
+    units = naming_units(caption)
+    return any(units & naming.get(action, set()) for action in actions)

@@ -23,18 +23,44 @@ MIN_FRAMES = 40
 MOCAP_PREFIX = "cmu"  # clip ids of real motion capture in the corpus (server/data/synth.py)
 
 
-def _labels(directory: Path) -> dict[str, str]:
-    """Clip id -> its (first) action, from the corpus's clips.jsonl when it has one."""
+def _clip_actions(directory: Path) -> dict[str, list[str]]:
+    """Clip id -> its actions in order, from the corpus's clips.jsonl when it has one."""
     path = directory / "clips.jsonl"
     if not path.is_file():
         return {}
-    labels = {}
+    actions = {}
     for line in path.read_text().splitlines():
         if line.strip():
             entry = json.loads(line)
             if entry.get("actions"):
-                labels[entry["id"]] = entry["actions"][0]["action"]
-    return labels
+                actions[entry["id"]] = [a["action"] for a in entry["actions"]]
+    return actions
+
+
+def caption_naming(data: Path, test: list, written: list[str]) -> dict:
+    """Whether each written caption names an action its clip shows, judged by words that
+    name each action, learned from the training captions of clips showing one action
+    alone (captions.action_words). Empty for a corpus without clips.jsonl."""
+    clip_actions = _clip_actions(Path(data))
+    if not clip_actions:
+        return {}
+    single = {}
+    for clip in load_clips(data, "train", min_frames=1):
+        actions = clip_actions.get(clip.name.split("#")[0], [])
+        if len(actions) == 1:
+            single.setdefault(actions[0], []).extend(clip.captions)
+    naming = action_words(single)
+    judged = [(clip_actions[c.name], names_action(w, clip_actions[c.name], naming), c.name.startswith(MOCAP_PREFIX))
+              for c, w in zip(test, written) if c.name in clip_actions]
+    synthetic = [hit for _, hit, real in judged if not real]
+    real = [hit for _, hit, real in judged if real]
+    per_action = {}
+    for actions, hit, _ in judged:
+        per_action.setdefault(actions[0], []).append(hit)
+    return {"names_action": float(np.mean(synthetic)) if synthetic else None,
+            "names_action_real": float(np.mean(real)) if real else None,
+            "names_action_per_action": {a: float(np.mean(h)) for a, h in sorted(per_action.items())},
+            "actions_without_naming_words": sorted(a for a, units in naming.items() if not units)}
 
 
 def _generate_features(model, caption: str, frames: int, seed: int, sampling) -> np.ndarray:
@@ -84,26 +110,9 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
     references = [c.captions for c in test]
     results["captioning"] = {**coco_scores(written, references),
                              "embedding_similarity": embedding_similarity(evaluator.sentences, written, references)}
-    labels = _labels(data)
-    if labels:
-        train_captions = {}
-        for clip in load_clips(data, "train", min_frames=1):
-            action = labels.get(clip.name.split("#")[0])
-            if action:
-                train_captions.setdefault(action, []).extend(clip.captions)
-        naming = action_words(train_captions)
-        judged = [(labels[c.name], names_action(w, labels[c.name], naming), c.name.startswith(MOCAP_PREFIX))
-                  for c, w in zip(test, written) if c.name in labels]
-        synthetic = [hit for _, hit, real in judged if not real]
-        real = [hit for _, hit, real in judged if real]
-        results["captioning"]["names_action"] = float(np.mean(synthetic)) if synthetic else None
-        results["captioning"]["names_action_real"] = float(np.mean(real)) if real else None
-        results["captioning"]["examples_real"] = [{"reference": c.captions[0], "generated": w} for c, w in zip(test, written)
-                                                  if c.name.startswith(MOCAP_PREFIX)]
-        per_action = {}
-        for action, hit, _ in judged:
-            per_action.setdefault(action, []).append(hit)
-        results["captioning"]["names_action_per_action"] = {a: float(np.mean(h)) for a, h in sorted(per_action.items())}
+    results["captioning"].update(caption_naming(data, test, written))
+    results["captioning"]["examples_real"] = [{"reference": c.captions[0], "generated": w} for c, w in zip(test, written)
+                                              if c.name.startswith(MOCAP_PREFIX)]
     results["captioning"]["examples"] = [{"reference": r[0], "generated": w} for r, w in zip(references[:8], written[:8])]
 
     log("eval: motion tokenizer reconstruction")
@@ -157,9 +166,9 @@ def markdown_table(r: dict) -> str:
         ("Caption embedding similarity (MiniLM cosine)", f"{c['embedding_similarity']:.3f}", ""),
     ]
     if c.get("names_action") is not None:
-        rows.append(("Caption names the right action (synthesized clips)", f"{c['names_action']:.1%}", ""))
+        rows.append(("Caption names an action the clip shows (synthesized clips)", f"{c['names_action']:.1%}", ""))
     if c.get("names_action_real") is not None:
-        rows.append((f"Caption names the right action (real motion capture, {r['motion_capture_clips']} clips)",
+        rows.append((f"Caption names an action the clip shows (real motion capture, {r['motion_capture_clips']} clips)",
                      f"{c['names_action_real']:.1%}", ""))
     if "prompts" in r:
         p = r["prompts"]
