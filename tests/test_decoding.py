@@ -218,3 +218,8 @@ def test_auto_picks_exact_for_small_models_and_fast_for_large_ones(model):
     assert choose_mode("auto", large) == "fast"
     for mode in ("exact", "fast", "hf"):
         assert choose_mode(mode, large) == mode == choose_mode(mode, model.lm)
+
+
+def test_unknown_fast_weights_are_refused(model):
+    with pytest.raises(ValueError, match="int8"):
+        MotionDecoder(model.lm, "fast", fast_weights="int4")

@@ -17,9 +17,9 @@ Two modes:
   fbgemm's dynamic-quantization kernel (the input quantized to 8 bits per call): a
   quarter of the bytes, and the fastest product for one row measured here (on AVX2,
   torch's float16 kernel reads about as many bytes per second as float32's, so it only
-  halves the time, and its weight-only int8 kernel reads fewer). The feed-forward output projection, whose
-  input has T5's outliers, stays float16 with its input scaled to at most 1 first. On a
-  GPU every projection is float16 that way. The encoder reads the prompt without its
+  halves the time, and its weight-only int8 kernel reads fewer). The feed-forward
+  output projection, whose input has T5's outliers, stays float16 with its input scaled
+  to at most 1 first. On a GPU every projection is float16 that way. The encoder reads the prompt without its
   padding. Output differs from exact mode by rounding (logits within about 3% of their
   largest on the embedded model: the README has the measured cost in quality).
 
@@ -198,6 +198,8 @@ class MotionDecoder:
         self.lm_head = lm.lm_head.weight
         # fbgemm's int8 kernel is the CPU's; GPUs get float16.
         self.fast_weights = fast_weights or ("int8" if self.device.type == "cpu" else "float16")
+        if self.fast_weights == "int8" and self.device.type != "cpu":
+            raise ValueError(f"int8 fast mode runs on a CPU; the model is on {self.device}")
         # Weight products on one thread or on all of torch's, whichever is faster lately
         # (CPU only; a GPU runs them on itself).
         self.thread_choice = None
