@@ -6,8 +6,8 @@ object plays the whole action. 4.4 added slots: one action can animate several I
 each through its own slot, and the F-curves live in the slot's channelbag on a keyframe
 strip of a layer; assigning an action to an object also picks one of its slots (4.4 and
 4.5 LTS still have `action.fcurves` for the first slot, and a channelbag's fcurves.new
-takes no group there). 5.0 dropped `action.fcurves`. The checks below look for the feature (`action.layers`,
-`animation_data.action_slot`), not at the version number.
+takes no group there). 5.0 dropped `action.fcurves`. The checks below look for the
+feature (`action.layers`, `animation_data.action_slot`), not at the version number.
 """
 
 import bpy

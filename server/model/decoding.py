@@ -103,6 +103,11 @@ class _Linears:
         return tuple(nn.functional.linear(x, w) for w in self.weights)
 
 
+def _per_projection(y, sizes):
+    """A fused product's output split back into its projections' outputs."""
+    return y.split(sizes, dim=-1) if len(sizes) > 1 else (y,)
+
+
 class _Float16:
     """Projections of the same input fused into one float16 matrix, results in float32.
 
@@ -123,7 +128,7 @@ class _Float16:
         y = nn.functional.linear(x.to(torch.float16), self.fused).float()
         if self.scaled:
             y = y * scale
-        return y.split(self.sizes, dim=-1) if len(self.sizes) > 1 else (y,)
+        return _per_projection(y, self.sizes)
 
 
 class _Int8:
@@ -146,7 +151,7 @@ class _Int8:
 
     def __call__(self, x):
         y = torch.ops.quantized.linear_dynamic(x, self.packed, False)
-        return y.split(self.sizes, dim=-1) if len(self.sizes) > 1 else (y,)
+        return _per_projection(y, self.sizes)
 
 
 class ThreadChoice:
