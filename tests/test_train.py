@@ -13,9 +13,9 @@ import pytest
 from server.cli import main as cli
 from server.model.store import load_model_dir
 from server.train.config import ConfigError
-from server.train.corpus import CorpusError, load_clips
+from server.train.corpus import Clip, CorpusError, load_clips
 from server.train.lm import train_lm
-from server.train.vq import load_vq_dir, train_vq
+from server.train.vq import LIMB_ENDS, POSITIONS, fastest_frames, load_vq_dir, train_vq, windows
 from tests.corpus import write_corpus
 
 CONFIGS = Path(__file__).resolve().parent.parent / "server" / "train" / "configs"
@@ -97,6 +97,24 @@ def test_vq_run_writes_tokenizer_log_and_curve(vq_run, corpus):
     assert codes.shape == (1, 4) and int(codes.max()) < 32
 
 
+def test_windows_find_the_fastest_limb_movement():
+    rng = np.random.default_rng(0)
+    mean, std = np.zeros(263, np.float32), np.ones(263, np.float32)
+    clips = []
+    for kick in (17, 90, 140):
+        features = rng.normal(0, 0.001, (150, 263)).astype(np.float32)
+        foot = POSITIONS.start + 3 * (LIMB_ENDS[1] - 1) + 1  # the right foot's height
+        features[kick:kick + 3, foot] += 0.4  # a kick: three frames of a foot far up
+        clips.append(Clip(f"{kick}", features))
+    peaks = fastest_frames(clips, mean, std)
+    assert all(kick <= peak <= kick + 3 for kick, peak in zip((17, 90, 140), peaks))  # the foot going up or down
+    for epoch in range(20):
+        placed = windows(clips, [0, 1, 2], 32, seed=0, epoch=epoch, peaks=peaks, peak_share=1.0).numpy()
+        assert all(window[:, foot].max() > 0.3 for window in placed)  # every window holds its clip's kick
+    uniform = [windows(clips, [1], 32, seed=0, epoch=epoch).numpy()[0] for epoch in range(40)]
+    assert 0 < sum(w[:, foot].max() > 0.3 for w in uniform) < 40  # drawn without peaks, some miss it
+
+
 def test_resumed_run_continues_exactly_where_it_stopped(corpus, tmp_path):
     settings = [f"data.dir='{corpus}'", "train.schedule='constant'"]
     train_vq(VQ_TINY, tmp_path / "straight", settings, log=lambda line: None)
@@ -124,6 +142,10 @@ def test_training_lowers_the_losses(corpus, tmp_path):
     train_vq(VQ_TINY, tmp_path / "vq", settings, log=lambda line: None)
     vq_log = rows(tmp_path / "vq")
     assert float(vq_log[-1]["reconstruction"]) < 0.9 * float(vq_log[0]["reconstruction"])
+    train_vq(VQ_TINY, tmp_path / "vq-root", settings + ["train.root_weight=1.0"], log=lambda line: None)
+    root_log = rows(tmp_path / "vq-root")
+    # Weighting the root's features lowers their error faster than the same run without.
+    assert float(root_log[-1]["root"]) < float(vq_log[-1]["root"]) and float(root_log[-1]["root"]) < 0.9 * float(root_log[0]["root"])
     train_lm(LM_TINY, tmp_path / "lm", settings + [f"model.vq='{tmp_path / 'vq' / 'vq'}'", "train.lr=3e-3"],
              log=lambda line: None)
     lm_log = rows(tmp_path / "lm")

@@ -2,7 +2,12 @@
 
 Loss, as MotionGPT (after T2M-GPT) trains its motion tokenizer: smooth-L1 reconstruction
 of the features, extra weight on the root-relative joint positions (features 4:67), and
-a commitment term pulling encoder outputs to their codes. The codebook itself is not
+a commitment term pulling encoder outputs to their codes. Two additions, because a
+tokenizer trained briefly on this corpus lost whole motions: extra weight on the root's
+four features (its turn rate, ground velocity and height: without it a jump to the side
+came back as a jump in place), and a share of windows placed around each clip's fastest
+limb movement (a kick's foot kept a third of its swing: its few frames were rare in
+uniformly drawn windows). The codebook itself is not
 trained by gradients: it follows an exponential moving average of the encoder outputs
 assigned to each code, and a code nobody uses is reset to a random recent encoder output
 (dead-code reset), so all codes stay in play.
@@ -20,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from retarget.humanml3d import joints_from_features
+from retarget.skeleton import JOINT_INDEX
 from server.model.vqvae import VQVAE, VQVAEConfig
 
 from .config import TRAIN_DEFAULTS
@@ -28,13 +34,16 @@ from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, S
                    write_digest)
 
 FORMAT = "motiongpt-vq/1"
-POSITIONS = slice(4, 67)  # root-relative joint positions in the 263-d features
+ROOT = slice(0, 4)  # root turn rate, ground velocity (x, z) and height in the 263-d features
+POSITIONS = slice(4, 67)  # root-relative joint positions
+LIMB_ENDS = tuple(JOINT_INDEX[name] for name in ("left_foot", "right_foot", "left_wrist", "right_wrist"))
 
 DEFAULTS = {
     "data": {"dir": "", "limit": 0},
     # model.init: a model directory (or RUN/vq) whose tokenizer this run continues from.
     "model": {**{f.name: f.default for f in fields(VQVAEConfig)}, "init": ""},
-    "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "ema_decay": 0.99, "dead_share": 0.125,
+    "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "root_weight": 0.0,
+              "peak_share": 0.0, "ema_decay": 0.99, "dead_share": 0.125,
               "validation_clips": 64},
 }
 
@@ -121,16 +130,36 @@ def losses(features, reconstruction, encoded, quantized) -> dict:
     return {
         "reconstruction": F.smooth_l1_loss(reconstruction, features),
         "positions": F.smooth_l1_loss(reconstruction[..., POSITIONS], features[..., POSITIONS]),
+        "root": F.smooth_l1_loss(reconstruction[..., ROOT], features[..., ROOT]),
         "commitment": F.mse_loss(encoded, quantized.detach()),
     }
 
 
-def windows(clips: list[Clip], indices: list[int], window: int, seed: int, epoch: int) -> torch.Tensor:
-    """One random window of each clip, reproducible from (seed, epoch, clip)."""
+def fastest_frames(clips: list[Clip], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Each clip's frame where a foot or wrist moves fastest relative to the pelvis."""
+    columns = np.array([POSITIONS.start + 3 * (joint - 1) + axis for joint in LIMB_ENDS for axis in range(3)])
+    peaks = []
+    for clip in clips:
+        limbs = (clip.features[:, columns] * std[columns] + mean[columns]).reshape(len(clip.features), -1, 3)
+        speed = np.linalg.norm(np.diff(limbs, axis=0), axis=-1).max(axis=1)
+        peaks.append(int(np.argmax(speed)) + 1)
+    return np.array(peaks)
+
+
+def windows(clips: list[Clip], indices: list[int], window: int, seed: int, epoch: int,
+            peaks: np.ndarray | None = None, peak_share: float = 0.0) -> torch.Tensor:
+    """One random window of each clip, reproducible from (seed, epoch, clip); a share of
+    them (peak_share) placed so the clip's fastest frame lies in the window's middle half."""
     batch = []
     for index in indices:
         features = clips[index].features
-        start = np.random.default_rng([seed, epoch, index]).integers(0, len(features) - window + 1)
+        rng = np.random.default_rng([seed, epoch, index])
+        last = len(features) - window
+        if peaks is not None and rng.random() < peak_share:
+            low, high = peaks[index] - 3 * window // 4, peaks[index] - window // 4
+            start = int(np.clip(rng.integers(low, high + 1), 0, last))
+        else:
+            start = int(rng.integers(0, last + 1))
         batch.append(features[start:start + window])
     return torch.from_numpy(np.stack(batch))
 
@@ -215,6 +244,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         mean, std = read_statistics(data["dir"])
         vae = VQVAE(vae_config).to(processes.device)
     clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None, statistics=(mean, std))
+    peaks = fastest_frames(clips, mean, std) if train["peak_share"] else None
     model = processes.wrap(Autoencoding(vae))
     optimizer = ScheduledOptimizer(vae.parameters(), train)
     codebook = EMACodebook(vae.quantizer.codebook, train["ema_decay"], train["dead_share"], processes)
@@ -228,11 +258,13 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
             f"{'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
 
     def compute(epoch, indices):
-        features = windows(clips, indices, train["window"], train["seed"], epoch).to(processes.device)
+        features = windows(clips, indices, train["window"], train["seed"], epoch, peaks, train["peak_share"])
+        features = features.to(processes.device)
         model.train()
         reconstruction, encoded, quantized, codes = model(features)
         parts = losses(features, reconstruction, encoded, quantized)
-        loss = parts["reconstruction"] + train["position_weight"] * parts["positions"] + train["commitment"] * parts["commitment"]
+        loss = (parts["reconstruction"] + train["position_weight"] * parts["positions"] + train["root_weight"] * parts["root"]
+                + train["commitment"] * parts["commitment"])
         # The codebook follows the encoder by moving averages once the weights have moved.
         return StepResult(loss, {k: v.detach() for k, v in parts.items()},
                           after=lambda: codebook.update(encoded.detach().reshape(-1, encoded.shape[-1]), codes))
