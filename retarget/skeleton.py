@@ -35,6 +35,8 @@ JOINT_NAMES = (
 )
 JOINT_COUNT = len(JOINT_NAMES)
 JOINT_INDEX = {name: i for i, name in enumerate(JOINT_NAMES)}
+# The feet and wrists: the joints whose swing shows a kick, a punch or a wave.
+LIMB_ENDS = tuple(JOINT_INDEX[name] for name in ("left_foot", "right_foot", "left_wrist", "right_wrist"))
 
 PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
 

@@ -46,6 +46,22 @@ def test_diversity_and_multimodality():
     assert metrics.multimodality(same) == 0.0
 
 
+def test_tokenizer_measures_see_a_flattened_kick_and_a_lost_jump():
+    frames = np.arange(40)
+    truth = np.zeros((40, 22, 3))
+    truth[:, :, 1] = 0.9
+    truth[:, :, 0] = np.linspace(0, 0.7, 40)[:, None]  # the body moves 0.7 m to its left
+    truth[:, 10:12, 1] = 0.0
+    truth[15:20, 10, 1] = 0.4 * np.sin(np.pi * (frames[15:20] - 14) / 6)  # the left foot kicks up
+    flattened = truth.copy()
+    flattened[:, 10, 1] *= 0.25
+    in_place = truth.copy()
+    in_place[:, :, 0] -= in_place[:, :1, 0]
+    assert metrics.swing_kept(truth, truth) == pytest.approx(1.0)
+    assert metrics.swing_kept(truth, flattened) < 0.5
+    assert metrics.travel_error(truth, truth) == 0.0 and metrics.travel_error(truth, in_place) == pytest.approx(0.7)
+
+
 def test_caption_scores_and_action_words():
     scores = coco_scores(["a person walks forward", "someone jumps"], [["a person walks forward"], ["someone jumps up"]])
     assert scores["bleu_1"] > 0.8 and scores["rouge_l"] > 0.8
@@ -97,3 +113,7 @@ def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
     assert "people's own words" in table
     assert all(np.isfinite(results["text_to_motion"][k]) for k in ("fid", "matching", "diversity", "multimodality"))
     assert (tmp_path / "eval" / "results.png").read_bytes()[:4] == b"\x89PNG"
+    tokenizer = results["tokenizer"]
+    assert set(tokenizer["per_action"]) <= set(labels) and tokenizer["per_action"] and tokenizer["travel_error_m"] >= 0
+    kept = [v["swing_kept"] for v in tokenizer["per_action"].values()]
+    assert kept == sorted(kept) and "VQ keeps of the widest foot/wrist swing" in table  # worst first

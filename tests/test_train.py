@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retarget.skeleton import LIMB_ENDS
 from server.cli import main as cli
 from server.model.store import load_model_dir
 from server.train.config import ConfigError
 from server.train.corpus import Clip, CorpusError, load_clips
 from server.train.lm import train_lm
-from server.train.vq import LIMB_ENDS, POSITIONS, fastest_frames, load_vq_dir, train_vq, windows
+from server.train.vq import POSITIONS, fastest_frames, load_vq_dir, train_vq, windows
 from tests.corpus import write_corpus
 
 CONFIGS = Path(__file__).resolve().parent.parent / "server" / "train" / "configs"

@@ -63,6 +63,21 @@ def caption_naming(data: Path, test: list, written: list[str]) -> dict:
             "actions_without_naming_words": sorted(a for a, units in naming.items() if not units)}
 
 
+def tokenizer_per_action(data: Path, test: list, kept: list[float], travel: list[float]) -> dict:
+    """The tokenizer's swing kept and travel error over all clips, and per action over the
+    clips showing one action alone, worst first (what the model cannot generate at all)."""
+    clip_actions = _clip_actions(Path(data))
+    per_action = {}
+    for clip, k, t in zip(test, kept, travel):
+        actions = clip_actions.get(clip.name, [])
+        if len(actions) == 1:
+            per_action.setdefault(actions[0], []).append((k, t))
+    summary = {action: {"swing_kept": float(np.mean([k for k, _ in v])), "travel_error_m": float(np.mean([t for _, t in v]))}
+               for action, v in per_action.items()}
+    return {"swing_kept": float(np.mean(kept)), "travel_error_m": float(np.mean(travel)),
+            "per_action": dict(sorted(summary.items(), key=lambda item: item[1]["swing_kept"]))}
+
+
 def _generate_features(model, caption: str, frames: int, seed: int, sampling) -> np.ndarray:
     return model.generated_features(caption, max(1, frames // model.frames_per_token), sampling, seed)
 
@@ -116,13 +131,16 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
     results["captioning"]["examples"] = [{"reference": r[0], "generated": w} for r, w in zip(references[:8], written[:8])]
 
     log("eval: motion tokenizer reconstruction")
-    errors = []
+    errors, kept, travel = [], [], []
     for f in raw:
         usable = (len(f) // model.frames_per_token) * model.frames_per_token
         decoded = model.features_from_codes(model.codes_from_features(f[:usable]))
         truth, guess = joints_from_features(f[:usable]), joints_from_features(decoded)
         errors.append(np.linalg.norm((truth - truth[:, :1]) - (guess - guess[:, :1]), axis=-1).mean())
+        kept.append(metrics.swing_kept(truth, guess))
+        travel.append(metrics.travel_error(truth, guess))
     results["reconstruction_mpjpe_mm"] = 1000 * float(np.mean(errors))
+    results["tokenizer"] = tokenizer_per_action(data, test, kept, travel)
 
     log("eval: prediction and in-between")
     ade, fde, boundary, filled_real, filled_generated = [], [], [], [], []
@@ -177,6 +195,14 @@ def markdown_table(r: dict) -> str:
         rows.append(("Named side and turn direction right", f"{p['side_accuracy']:.1%}", ""))
     rows += [
         ("VQ reconstruction MPJPE", f"{r['reconstruction_mpjpe_mm']:.1f} mm", ""),
+    ]
+    if "tokenizer" in r:
+        k = r["tokenizer"]
+        worst = ", ".join(f"{a} {v['swing_kept']:.2f}" for a, v in list(k["per_action"].items())[:3])
+        rows.append(("VQ keeps of the widest foot/wrist swing (worst actions)",
+                     f"{k['swing_kept']:.2f}" + (f" ({worst})" if worst else ""), "1"))
+        rows.append(("VQ travel error (where the pelvis ends)", f"{k['travel_error_m']:.3f} m", "0"))
+    rows += [
         ("Prediction ADE / FDE", f"{r['prediction']['ade_m']:.3f} m / {r['prediction']['fde_m']:.3f} m", ""),
         ("In-between boundary error", f"{r['inbetween']['boundary_error_m'] * 1000:.1f} mm", ""),
         ("In-between FID (filled part)", f"{r['inbetween']['fid']:.3f}", "0"),

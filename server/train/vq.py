@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from retarget.humanml3d import joints_from_features
-from retarget.skeleton import JOINT_INDEX
+from retarget.skeleton import LIMB_ENDS
 from server.model.vqvae import VQVAE, VQVAEConfig
 
 from .config import TRAIN_DEFAULTS
@@ -36,7 +36,6 @@ from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, S
 FORMAT = "motiongpt-vq/1"
 ROOT = slice(0, 4)  # root turn rate, ground velocity (x, z) and height in the 263-d features
 POSITIONS = slice(4, 67)  # root-relative joint positions
-LIMB_ENDS = tuple(JOINT_INDEX[name] for name in ("left_foot", "right_foot", "left_wrist", "right_wrist"))
 
 DEFAULTS = {
     "data": {"dir": "", "limit": 0},
