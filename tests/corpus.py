@@ -11,14 +11,16 @@ from harness.motions import smooth_random_joints
 _ACTIONS = ["walks forward", "turns around", "waves", "jumps", "squats", "kicks"]
 
 
-def write_corpus(directory: Path, clips: int = 24, frames: int = 60) -> Path:
+def write_corpus(directory: Path, clips: int = 24, frames: int = 60, real: int = 0) -> Path:
+    """`real` clips (the second onwards, in the train split) are named as the corpus names
+    real motion capture."""
     directory = Path(directory)
     (directory / "new_joint_vecs").mkdir(parents=True)
     (directory / "new_joints").mkdir()
     (directory / "texts").mkdir()
     names, features = [], []
     for k in range(clips):
-        name = f"{k:06d}"
+        name = f"cmu{k:04d}" if 1 <= k <= real else f"{k:06d}"
         joints = smooth_random_joints(frames=frames + k % 5, seed=k, walk_speed=k % 3, turn_degrees=20 * (k % 4))
         feature = features_from_joints(joints).astype(np.float32)
         np.save(directory / "new_joints" / f"{name}.npy", joints.astype(np.float32))

@@ -156,8 +156,35 @@ def test_training_lowers_the_losses(corpus, tmp_path):
     assert len(validation) == 3 and validation[-1] < 0.6 * chance
 
 
-def test_lm_run_makes_a_model_that_loads_and_runs_all_tasks(corpus, vq_run, tmp_path, capsys):
-    model_dir = train_lm(LM_TINY, tmp_path, [f"data.dir='{corpus}'", f"model.vq='{vq_run / 'vq'}'"], log=lambda line: None)
+def test_retimed_clip_is_the_same_motion_at_another_pace(corpus):
+    from retarget.humanml3d import joints_from_features
+    from server.train.augment import retimed_clip, retimed_joints
+    from server.train.corpus import read_statistics
+
+    mean, std = read_statistics(corpus)
+    clip = load_clips(corpus, "train")[1]
+    joints = joints_from_features(clip.features * std + mean)
+    same = retimed_clip(clip, 1.0, mean, std)
+    assert same.name == f"{clip.name}@1" and same.captions == clip.captions
+    assert np.abs(joints_from_features(same.features * std + mean) - joints[:len(same.features)]).max() < 0.01
+    faster = retimed_clip(clip, 2.0, mean, std)
+    fast_joints = joints_from_features(faster.features * std + mean)
+    assert len(faster.features) == len(clip.features) // 2
+    # Half the frames for the same way travelled: each frame's step is twice as long.
+    assert np.linalg.norm(fast_joints[-1, 0] - joints[-2, 0]) < 0.05
+    step = np.linalg.norm(np.diff(joints[:, 0, [0, 2]], axis=0), axis=-1).mean()
+    fast_step = np.linalg.norm(np.diff(fast_joints[:, 0, [0, 2]], axis=0), axis=-1).mean()
+    assert fast_step == pytest.approx(2 * step, rel=0.1)
+    with pytest.raises(ValueError, match="speed must be positive"):
+        retimed_joints(joints, 0.0)
+
+
+def test_lm_run_makes_a_model_that_loads_and_runs_all_tasks(vq_run, tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "corpus", real=3)
+    lines = []
+    model_dir = train_lm(LM_TINY, tmp_path, [f"data.dir='{corpus}'", f"model.vq='{vq_run / 'vq'}'", "train.real_speeds=[0.8, 1.25]"],
+                         log=lines.append)
+    assert any("(3 real capture, 6 of it retimed)" in line for line in lines)
     assert (tmp_path / "tokenizer" / "spiece.model").exists()
     model = load_model_dir(model_dir)
     motions = model.generate("a person walks forward", frames=24, seed=1)

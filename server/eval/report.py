@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from retarget.humanml3d import features_from_joints, joints_from_features
-from server.train.corpus import load_clips, read_statistics
+from server.train.corpus import MOCAP_PREFIX, load_clips, read_statistics
 
 from . import metrics
 from .captions import action_words, coco_scores, embedding_similarity, names_action
 from .prompts import evaluate_prompts
 
 MIN_FRAMES = 40
-MOCAP_PREFIX = "cmu"  # clip ids of real motion capture in the corpus (server/data/synth.py)
 
 
 def _clip_actions(directory: Path) -> dict[str, list[str]]:

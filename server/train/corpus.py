@@ -18,6 +18,7 @@ import numpy as np
 from retarget.humanml3d import FEATURE_SIZE, FPS
 
 SPLITS = ("train", "val", "test")
+MOCAP_PREFIX = "cmu"  # clip ids of real motion capture in the corpus (server/data/synth.py)
 
 
 @dataclass

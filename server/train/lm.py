@@ -24,7 +24,8 @@ from server.model.store import load_model_dir, save_model_dir
 from server.model.tokenizer import load_tokenizer, train_tokenizer
 
 from .config import TRAIN_DEFAULTS
-from .corpus import Clip, load_clips
+from .augment import retimed_clip
+from .corpus import MOCAP_PREFIX, Clip, load_clips
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
                    write_digest)
 from .examples import INSTRUCTION_CHOICES, make_example
@@ -49,7 +50,9 @@ DEFAULTS = {
     },
     "train": {**TRAIN_DEFAULTS, "lr": 5e-4, "weight_decay": 0.01, "max_codes": 50, "paraphrase": 0.25, "quote": 0.5,
               "steer": 0.5, "text_to_motion": 0.4, "motion_to_text": 0.25, "prediction": 0.15, "inbetween": 0.2,
-              "validation_examples": 64},
+              "validation_examples": 64,
+              # Every real motion-capture training clip again at each of these speeds (augment.py).
+              "real_speeds": []},
 }
 
 
@@ -178,6 +181,9 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     step_frames = vae.config.frames_per_token
     clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None,
                                    statistics=(mean, std)) if c.captions]
+    real = [c for c in clips if c.name.startswith(MOCAP_PREFIX)]
+    retimed = [retimed_clip(c, speed, mean, std) for speed in train["real_speeds"] for c in real]
+    clips += [c for c in retimed if len(c.features) >= step_frames]
     if model_config["init"]:
         # Characters this corpus's captions use that the model's pieces cannot spell.
         missing = missing_characters(model, (caption for clip in clips for caption in clip.captions))
@@ -201,7 +207,8 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     validation = _validation_batch(model, data["dir"], train, processes.device)
     schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
-        log(f"lm: {len(clips)} captioned training clips, text vocabulary {model.first_code_id}, "
+        log(f"lm: {len(clips)} captioned training clips ({len(real)} real capture, {len(retimed)} of it retimed), "
+            f"text vocabulary {model.first_code_id}, "
             f"{sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, {schedule.per_epoch} steps per epoch on each of "
             f"{processes.world} process(es); {'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
 
