@@ -3,14 +3,14 @@
 Loss, as MotionGPT (after T2M-GPT) trains its motion tokenizer: smooth-L1 reconstruction
 of the features, extra weight on the root-relative joint positions (features 4:67), and
 a commitment term pulling encoder outputs to their codes. Two additions, because a
-tokenizer trained briefly on this corpus lost whole motions: extra weight on the root's
-four features (its turn rate, ground velocity and height: without it a jump to the side
-came back as a jump in place), and a share of windows placed around each clip's fastest
-limb movement (a kick's foot kept a third of its swing: its few frames were rare in
-uniformly drawn windows). The codebook itself is not
-trained by gradients: it follows an exponential moving average of the encoder outputs
-assigned to each code, and a code nobody uses is reset to a random recent encoder output
-(dead-code reset), so all codes stay in play.
+tokenizer trained briefly on this corpus lost whole motions (a jump to the side came
+back as a jump in place, a kick's foot kept a third of its swing): extra weight on the
+root's four features (its turn rate, ground velocity and height), and a share of windows
+placed around each clip's fastest foot or wrist movement, so brief movements like a kick
+are whole in more windows. The codebook itself is not trained by gradients: it follows
+an exponential moving average of the encoder outputs assigned to each code, and a code
+nobody uses is reset to a random recent encoder output (dead-code reset), so all codes
+stay in play.
 
     motiongpt train vq --config server/train/configs/vq-small.toml --out runs/vq
 """
