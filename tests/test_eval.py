@@ -59,6 +59,9 @@ def test_tokenizer_measures_see_a_flattened_kick_and_a_lost_jump():
     in_place[:, :, 0] -= in_place[:, :1, 0]
     assert metrics.swing_kept(truth, truth) == pytest.approx(1.0)
     assert metrics.swing_kept(truth, flattened) < 0.5
+    still = truth.copy()
+    still[:, 10, 1] = 0.0
+    assert np.isnan(metrics.swing_kept(still, still))  # nothing swings: nothing to keep
     assert metrics.travel_error(truth, truth) == 0.0 and metrics.travel_error(truth, in_place) == pytest.approx(0.7)
 
 

@@ -75,12 +75,14 @@ def multimodality(per_text: np.ndarray, pairs: int = 10, seed: int = 0) -> float
     return float(np.linalg.norm(per_text[:, first] - per_text[:, second], axis=-1).mean())
 
 
-def swing_kept(truth: np.ndarray, decoded: np.ndarray) -> float:
-    """The decoded motion's widest foot or wrist swing over the true one (1 = all kept)."""
+def swing_kept(truth: np.ndarray, decoded: np.ndarray, least: float = 0.1) -> float:
+    """The decoded motion's widest foot or wrist swing over the true one (1 = all kept);
+    NaN when the true swing is under `least` metres (standing still: nothing to keep)."""
     def widest(joints):
         limbs = joints[:, LIMB_ENDS] - joints[:, :1]
         return np.ptp(limbs, axis=0).max()
-    return float(widest(decoded) / max(widest(truth), 1e-6))
+    swing = widest(truth)
+    return float(widest(decoded) / swing) if swing >= least else float("nan")
 
 
 def travel_error(truth: np.ndarray, decoded: np.ndarray) -> float:

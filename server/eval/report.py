@@ -71,9 +71,11 @@ def tokenizer_per_action(data: Path, test: list, kept: list[float], travel: list
         actions = clip_actions.get(clip.name, [])
         if len(actions) == 1:
             per_action.setdefault(actions[0], []).append((k, t))
-    summary = {action: {"swing_kept": float(np.mean([k for k, _ in v])), "travel_error_m": float(np.mean([t for _, t in v]))}
-               for action, v in per_action.items()}
-    return {"swing_kept": float(np.mean(kept)), "travel_error_m": float(np.mean(travel)),
+    # Clips that barely move their limbs have no swing to keep (NaN): averaged without them.
+    summary = {action: {"swing_kept": float(np.nanmean([k for k, _ in v])), "travel_error_m": float(np.mean([t for _, t in v]))}
+               for action, v in per_action.items() if not np.all(np.isnan([k for k, _ in v]))}
+    swinging = [k for k in kept if not np.isnan(k)]
+    return {"swing_kept": float(np.mean(swinging)) if swinging else None, "travel_error_m": float(np.mean(travel)),
             "per_action": dict(sorted(summary.items(), key=lambda item: item[1]["swing_kept"]))}
 
 
@@ -198,8 +200,9 @@ def markdown_table(r: dict) -> str:
     if "tokenizer" in r:
         k = r["tokenizer"]
         worst = ", ".join(f"{a} {v['swing_kept']:.2f}" for a, v in list(k["per_action"].items())[:3])
-        rows.append(("VQ keeps of the widest foot/wrist swing (worst actions)",
-                     f"{k['swing_kept']:.2f}" + (f" ({worst})" if worst else ""), "1"))
+        if k["swing_kept"] is not None:
+            rows.append(("VQ keeps of the widest foot/wrist swing (worst actions)",
+                         f"{k['swing_kept']:.2f}" + (f" ({worst})" if worst else ""), "1"))
         rows.append(("VQ travel error (where the pelvis ends)", f"{k['travel_error_m']:.3f} m", "0"))
     rows += [
         ("Prediction ADE / FDE", f"{r['prediction']['ade_m']:.3f} m / {r['prediction']['fde_m']:.3f} m", ""),
