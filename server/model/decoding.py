@@ -4,7 +4,10 @@ Decoding is memory-bound: every token streams the decoder's weights once. Huggin
 Face's `generate` also pays for general machinery on every step. This loop runs the
 encoder once, projects the encoder output to each layer's cross-attention keys and
 values once, keeps the self-attention keys and values in a preallocated cache, and
-computes the relative position bias once for all steps.
+computes the relative position bias once for all steps. A step is a few hundred small
+ops besides its weight products, so it uses torch's fused ones where they give the same
+bits (checked here: RMS norm as `rms_norm`, attention as `scaled_dot_product_attention`
+with T5's unscaled scores and position bias as the additive mask).
 
 Two modes:
 - exact: the decoder's weights as they are and the same arithmetic as `generate`:
@@ -19,9 +22,10 @@ Two modes:
   torch's float16 kernel reads about as many bytes per second as float32's, so it only
   halves the time, and its weight-only int8 kernel reads fewer). The feed-forward
   output projection, whose input has T5's outliers, stays float16 with its input scaled
-  to at most 1 first. On a GPU every projection is float16 that way. The encoder reads the prompt without its
-  padding. Output differs from exact mode by rounding (logits within about 3% of their
-  largest on the embedded model: the README has the measured cost in quality).
+  to at most 1 first. On a GPU every projection is float16 that way. The encoder reads
+  the prompt without its padding, and the tanh GELU is torch's one fused op. Output
+  differs from exact mode by rounding (logits within about 3% of their largest on the
+  embedded model: the README has the measured cost in quality).
 
 Threads, on a CPU: the small per-token ops (attention over a few keys, norms) run on
 one thread, because torch's thread pool makes each of them wait for its second thread,
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers.activations import NewGELUActivation
 
 MODES = ("exact", "fast")
 
@@ -194,7 +199,6 @@ class MotionDecoder:
         self.device = next(lm.parameters()).device
         config = lm.config
         self.heads, self.d_kv, self.eps = config.num_heads, config.d_kv, config.layer_norm_epsilon
-        self.inner = self.heads * self.d_kv
         decoder = lm.decoder
         self.embed = decoder.embed_tokens.weight
         self.final_norm = decoder.final_layer_norm.weight
@@ -241,9 +245,15 @@ class MotionDecoder:
         return products + output_rows * self.lm_head.shape[1] * self.lm_head.element_size()
 
     def _norm(self, x, weight):
-        # T5's RMS norm: no mean, no bias, variance in float32.
-        variance = x.pow(2).mean(-1, keepdim=True)
-        return weight * (x * torch.rsqrt(variance + self.eps))
+        # T5's RMS norm (no mean, no bias): one op, the same bits as its five.
+        return nn.functional.rms_norm(x, (x.shape[-1],), weight, self.eps)
+
+    @staticmethod
+    def _attend(q, keys, values, bias):
+        """T5 attention of one query row over `keys`: no 1/sqrt(d) scale, the position
+        bias or padding mask added to the scores (heads, 1, keys) -> (1, heads x d_kv)."""
+        context = nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=bias, scale=1.0)
+        return context.transpose(0, 1).reshape(1, -1)
 
     def _heads(self, x):
         return x.view(-1, self.heads, self.d_kv).transpose(0, 1)  # (heads, n, d_kv)
@@ -273,12 +283,12 @@ class MotionDecoder:
             attention_mask = encoder_inputs["attention_mask"]
         encoder_out = self.lm.encoder(**encoder_inputs).last_hidden_state[0]
         # Masked encoder positions (padding) get the most negative number in cross-attention.
-        cross_mask = torch.zeros(encoder_out.shape[0], device=self.device) if attention_mask is None else \
-            (1.0 - attention_mask[0].to(encoder_out.dtype)) * torch.finfo(encoder_out.dtype).min
+        cross_mask = torch.zeros(1, 1, encoder_out.shape[0], device=self.device) if attention_mask is None else \
+            (1.0 - attention_mask[:1, None].to(encoder_out.dtype)) * torch.finfo(encoder_out.dtype).min
         cross = []
         for block in self.lm.decoder.block:
             attn = block.layer[1].EncDecAttention
-            cross.append((self._heads(attn.k(encoder_out)).transpose(-1, -2), self._heads(attn.v(encoder_out))))
+            cross.append((self._heads(attn.k(encoder_out)), self._heads(attn.v(encoder_out))))
         keys = torch.zeros(len(self.layers), self.heads, self.max_length, self.d_kv, device=self.device)
         values = torch.zeros_like(keys)
 
@@ -299,7 +309,15 @@ class MotionDecoder:
     def _loop(self, cross, cross_mask, keys, values, choose, max_new_tokens, stop_ids, should_stop):
         token = self.lm.config.decoder_start_token_id
         out = []
-        heads, d_kv, inner = self.heads, self.d_kv, self.inner
+        heads, d_kv = self.heads, self.d_kv
+        # Fast mode computes T5's tanh GELU ("gelu_new") as torch's one op: equal to a
+        # few units in the last place, so exact mode keeps the model's own module.
+        fused_gelu = self.mode == "fast"
+
+        def act(layer, x):
+            if fused_gelu and isinstance(layer.act, NewGELUActivation):
+                return nn.functional.gelu(x, approximate="tanh")
+            return layer.act(x)
         choice = self.thread_choice if self.device.type == "cpu" else None
         product_threads = 1
 
@@ -324,19 +342,15 @@ class MotionDecoder:
                 q, k, v = product(layer.qkv, self._norm(hidden, layer.self_norm))
                 keys[index, :, step] = k.view(heads, d_kv)
                 values[index, :, step] = v.view(heads, d_kv)
-                scores = self._heads(q) @ keys[index, :, : step + 1].transpose(-1, -2) + bias
-                weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
-                context = (weights @ values[index, :, : step + 1]).transpose(0, 1).reshape(1, inner)
+                context = self._attend(self._heads(q), keys[index, :, : step + 1], values[index, :, : step + 1], bias)
                 hidden = hidden + product(layer.self_out, context)[0]
 
-                cross_keys, cross_values = cross[index]
-                scores = self._heads(product(layer.cross_q, self._norm(hidden, layer.cross_norm))[0]) @ cross_keys + cross_mask
-                weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
-                context = (weights @ cross_values).transpose(0, 1).reshape(1, inner)
+                query = self._heads(product(layer.cross_q, self._norm(hidden, layer.cross_norm))[0])
+                context = self._attend(query, *cross[index], cross_mask)
                 hidden = hidden + product(layer.cross_out, context)[0]
 
                 projected = product(layer.ff_in, self._norm(hidden, layer.ff_norm))
-                inner_state = layer.act(projected[0])
+                inner_state = act(layer, projected[0])
                 if layer.gated:
                     inner_state = inner_state * projected[1]
                 hidden = hidden + product(layer.ff_out, inner_state)[0]
