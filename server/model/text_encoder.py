@@ -105,7 +105,8 @@ class PromptEmbedder:
         self.encoder = encoder
         self.lm = lm
         self.tokenizer = tokenizer
-        self.instructions = sorted({*INSTRUCTIONS.values(), *instructions}, key=len, reverse=True)
+        # Longest first (split_prompt), ties alphabetical: the same order in every packed config.
+        self.instructions = sorted({*INSTRUCTIONS.values(), *instructions}, key=lambda text: (-len(text), text))
         self.kept: dict[str, torch.Tensor] = {}  # text span -> token states (float16)
         self.remember(self.instructions)
 
