@@ -179,6 +179,12 @@ def test_retimed_clip_is_the_same_motion_at_another_pace(corpus):
         retimed_joints(joints, 0.0)
 
 
+def test_real_speeds_must_be_positive(corpus, vq_run, tmp_path, capsys):
+    code = cli(["train", "lm", "--config", str(LM_TINY), "--out", str(tmp_path / "run"), "--set", f"data.dir='{corpus}'",
+                "--set", f"model.vq='{vq_run / 'vq'}'", "--set", "train.real_speeds=[1.2, 0]"])
+    assert code != 0 and "train.real_speeds must be positive numbers" in capsys.readouterr().err
+
+
 def test_lm_run_makes_a_model_that_loads_and_runs_all_tasks(vq_run, tmp_path, capsys):
     corpus = write_corpus(tmp_path / "corpus", real=3)
     lines = []

@@ -23,7 +23,7 @@ from server.model.motiongpt import MotionGPT
 from server.model.store import load_model_dir, save_model_dir
 from server.model.tokenizer import load_tokenizer, train_tokenizer
 
-from .config import TRAIN_DEFAULTS
+from .config import TRAIN_DEFAULTS, ConfigError
 from .augment import retimed_clip
 from .corpus import MOCAP_PREFIX, Clip, load_clips
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
@@ -181,9 +181,13 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     step_frames = vae.config.frames_per_token
     clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None,
                                    statistics=(mean, std)) if c.captions]
+    if not all(isinstance(speed, (int, float)) and speed > 0 for speed in train["real_speeds"]):
+        raise ConfigError(f"train.real_speeds must be positive numbers, got {train['real_speeds']!r}")
     real = [c for c in clips if c.name.startswith(MOCAP_PREFIX)]
-    retimed = [retimed_clip(c, speed, mean, std) for speed in train["real_speeds"] for c in real]
-    clips += [c for c in retimed if len(c.features) >= step_frames]
+    # Only clips that stay at least a code long at the new speed.
+    retimed = [retimed_clip(c, speed, mean, std) for speed in train["real_speeds"] for c in real
+               if len(c.features) / speed >= step_frames + 2]
+    clips += retimed
     if model_config["init"]:
         # Characters this corpus's captions use that the model's pieces cannot spell.
         missing = missing_characters(model, (caption for clip in clips for caption in clip.captions))
