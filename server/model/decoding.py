@@ -4,10 +4,7 @@ Decoding is memory-bound: every token streams the decoder's weights once. Huggin
 Face's `generate` also pays for general machinery on every step. This loop runs the
 encoder once, projects the encoder output to each layer's cross-attention keys and
 values once, keeps the self-attention keys and values in a preallocated cache, and
-computes the relative position bias once for all steps. A step is a few hundred small
-ops besides its weight products, so it uses torch's fused ones where they give the same
-bits (checked here: RMS norm as `rms_norm`, attention as `scaled_dot_product_attention`
-with T5's unscaled scores and position bias as the additive mask).
+computes the relative position bias once for all steps.
 
 Two modes:
 - exact: the decoder's weights as they are and the same arithmetic as `generate`:
@@ -245,15 +242,19 @@ class MotionDecoder:
         return products + output_rows * self.lm_head.shape[1] * self.lm_head.element_size()
 
     def _norm(self, x, weight):
-        # T5's RMS norm (no mean, no bias): one op, the same bits as its five.
-        return nn.functional.rms_norm(x, (x.shape[-1],), weight, self.eps)
+        # T5's RMS norm: no mean, no bias, variance in float32.
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return weight * (x * torch.rsqrt(variance + self.eps))
 
     @staticmethod
     def _attend(q, keys, values, bias):
         """T5 attention of one query row over `keys`: no 1/sqrt(d) scale, the position
-        bias or padding mask added to the scores (heads, 1, keys) -> (1, heads x d_kv)."""
-        context = nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=bias, scale=1.0)
-        return context.transpose(0, 1).reshape(1, -1)
+        bias or padding mask added to the scores (heads, 1, keys) -> (1, heads x d_kv).
+        Written out: torch's scaled_dot_product_attention gives the same bits but took
+        95 us against 55 us for one row of the release's 12 heads (measured on a CPU)."""
+        scores = q @ keys.transpose(-1, -2) + bias
+        weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
+        return (weights @ values).transpose(0, 1).reshape(1, -1)
 
     def _heads(self, x):
         return x.view(-1, self.heads, self.d_kv).transpose(0, 1)  # (heads, n, d_kv)
