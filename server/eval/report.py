@@ -36,11 +36,10 @@ def _clip_actions(directory: Path) -> dict[str, list[str]]:
     return actions
 
 
-def caption_naming(data: Path, test: list, written: list[str]) -> dict:
+def caption_naming(data: Path, clip_actions: dict[str, list[str]], test: list, written: list[str]) -> dict:
     """Whether each written caption names an action its clip shows, judged by words that
     name each action, learned from the training captions of clips showing one action
     alone (captions.action_words). Empty for a corpus without clips.jsonl."""
-    clip_actions = _clip_actions(Path(data))
     if not clip_actions:
         return {}
     single = {}
@@ -62,10 +61,9 @@ def caption_naming(data: Path, test: list, written: list[str]) -> dict:
             "actions_without_naming_words": sorted(a for a, units in naming.items() if not units)}
 
 
-def tokenizer_per_action(data: Path, test: list, kept: list[float], travel: list[float]) -> dict:
+def tokenizer_per_action(clip_actions: dict[str, list[str]], test: list, kept: list[float], travel: list[float]) -> dict:
     """The tokenizer's swing kept and travel error over all clips, and per action over the
     clips showing one action alone, worst first (what the model cannot generate at all)."""
-    clip_actions = _clip_actions(Path(data))
     per_action = {}
     for clip, k, t in zip(test, kept, travel):
         actions = clip_actions.get(clip.name, [])
@@ -126,7 +124,8 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
     references = [c.captions for c in test]
     results["captioning"] = {**coco_scores(written, references),
                              "embedding_similarity": embedding_similarity(evaluator.sentences, written, references)}
-    results["captioning"].update(caption_naming(data, test, written))
+    clip_actions = _clip_actions(data)
+    results["captioning"].update(caption_naming(data, clip_actions, test, written))
     results["captioning"]["examples_real"] = [{"reference": c.captions[0], "generated": w} for c, w in zip(test, written)
                                               if c.name.startswith(MOCAP_PREFIX)]
     results["captioning"]["examples"] = [{"reference": r[0], "generated": w} for r, w in zip(references[:8], written[:8])]
@@ -141,7 +140,7 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
         kept.append(metrics.swing_kept(truth, guess))
         travel.append(metrics.travel_error(truth, guess))
     results["reconstruction_mpjpe_mm"] = 1000 * float(np.mean(errors))
-    results["tokenizer"] = tokenizer_per_action(data, test, kept, travel)
+    results["tokenizer"] = tokenizer_per_action(clip_actions, test, kept, travel)
 
     log("eval: prediction and in-between")
     ade, fde, boundary, filled_real, filled_generated = [], [], [], [], []

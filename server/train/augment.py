@@ -9,6 +9,7 @@ features, so velocities and foot contacts match the new pace.
 import numpy as np
 
 from retarget.humanml3d import features_from_joints, joints_from_features
+from retarget.shot import resample_joints
 
 from .corpus import Clip
 
@@ -17,10 +18,9 @@ def retimed_joints(joints: np.ndarray, speed: float) -> np.ndarray:
     """Joints (T, 22, 3) played at `speed` times their pace (2.0: half the frames)."""
     if speed <= 0:
         raise ValueError(f"speed must be positive, got {speed}")
-    times = np.arange(0.0, len(joints) - 1 + 1e-9, speed)
-    before = np.minimum(np.floor(times).astype(int), len(joints) - 2)
-    after_weight = (times - before)[:, None, None]
-    return joints[before] * (1 - after_weight) + joints[before + 1] * after_weight
+    # Frame k of the result is source time k x speed, up to the source's last frame.
+    frames = int(np.floor((len(joints) - 1) / speed + 1e-9)) + 1
+    return resample_joints(joints, from_fps=speed, to_fps=1.0, frames=frames)
 
 
 def retimed_clip(clip: Clip, speed: float, mean: np.ndarray, std: np.ndarray) -> Clip:
