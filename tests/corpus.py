@@ -1,6 +1,7 @@
 """A small corpus in HumanML3D's layout, written from smooth random motions: what the
 training tests read (the synthesizer's own corpus is tested on its own)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,12 +9,14 @@ import numpy as np
 from retarget.humanml3d import features_from_joints
 from harness.motions import smooth_random_joints
 
-_ACTIONS = ["walks forward", "turns around", "waves", "jumps", "squats", "kicks"]
+_ACTIONS = ["walks forward", "turns around", "waves", "jumps", "squats", "kicks with the left foot"]
+_ACTION_NAMES = ["walk", "turn", "wave", "jump", "squat", "kick"]  # as clips.jsonl names them
 
 
-def write_corpus(directory: Path, clips: int = 24, frames: int = 60, real: int = 0) -> Path:
+def write_corpus(directory: Path, clips: int = 24, frames: int = 60, real: int = 0, actions: bool = False) -> Path:
     """`real` clips (the second onwards, in the train split) are named as the corpus names
-    real motion capture."""
+    real motion capture; `actions` writes clips.jsonl, as the synthesizer does, naming each
+    synthesized clip's one action."""
     directory = Path(directory)
     (directory / "new_joint_vecs").mkdir(parents=True)
     (directory / "new_joints").mkdir()
@@ -35,6 +38,11 @@ def write_corpus(directory: Path, clips: int = 24, frames: int = 60, real: int =
     train, val, test = names[: clips * 3 // 4], names[clips * 3 // 4: clips * 7 // 8], names[clips * 7 // 8:]
     for split, members in (("train", train), ("val", val), ("test", test)):
         (directory / f"{split}.txt").write_text("\n".join(members) + "\n")
+    if actions:
+        records = [{"id": n, "actions": [{"action": _ACTION_NAMES[k % len(_ACTIONS)], "start": 0,
+                                          "end": len(features[k]), "params": {}}]}
+                   for k, n in enumerate(names) if not n.startswith("cmu")]
+        (directory / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     stacked = np.concatenate([features[names.index(n)] for n in train])
     np.save(directory / "Mean.npy", stacked.mean(0).astype(np.float32))
     np.save(directory / "Std.npy", (stacked.std(0) + 1e-3).astype(np.float32))

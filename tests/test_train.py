@@ -9,13 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from retarget.skeleton import LIMB_ENDS
+from harness.motions import smooth_random_joints
+from retarget.humanml3d import features_from_joints, joints_from_features
+from retarget.skeleton import JOINT_INDEX, LIMB_ENDS
 from server.cli import main as cli
 from server.model.store import load_model_dir
 from server.train.config import ConfigError
+from server.train.augment import mirrored_caption, mirrored_clip, mirrored_joints, names_a_side
 from server.train.corpus import Clip, CorpusError, load_clips
-from server.train.lm import train_lm
+from server.train.lm import remember_cached, repeated_indices, train_lm
 from server.train.vq import POSITIONS, fastest_frames, load_vq_dir, train_vq, windows
 from tests.corpus import write_corpus
 
@@ -157,7 +161,6 @@ def test_training_lowers_the_losses(corpus, tmp_path):
 
 
 def test_retimed_clip_is_the_same_motion_at_another_pace(corpus):
-    from retarget.humanml3d import joints_from_features
     from server.train.augment import retimed_clip, retimed_joints
     from server.train.corpus import read_statistics
 
@@ -185,12 +188,54 @@ def test_real_speeds_must_be_positive(corpus, vq_run, tmp_path, capsys):
     assert code != 0 and "train.real_speeds must be positive numbers" in capsys.readouterr().err
 
 
+def test_action_repeats_show_clips_of_named_actions_more_often():
+    features = np.zeros((30, 263), np.float32)
+    clips = [Clip("000000", features), Clip("000001#0.5-1", features), Clip("000002", features),
+             Clip("cmu0001@1.25", features), Clip("000003", features)]
+    actions = {"000000": ["walk"], "000001": ["walk", "kick"], "000002": ["punch", "kick"], "000003": ["jump"]}
+    # A clip takes its most repeated action; a caption segment and a retimed clip are their clip's.
+    assert repeated_indices(clips, actions, {"kick": 3, "punch": 2}) == [0, 1, 1, 1, 2, 2, 2, 3, 4]
+    assert repeated_indices(clips, actions, {}) == [0, 1, 2, 3, 4]
+    assert repeated_indices(clips, {}, {}) == [0, 1, 2, 3, 4]
+    with pytest.raises(ConfigError, match="does not have: kik"):
+        repeated_indices(clips, actions, {"kik": 2})
+    with pytest.raises(ConfigError, match="whole numbers of at least 1"):
+        repeated_indices(clips, actions, {"kick": 0})
+    with pytest.raises(ConfigError, match="needs the corpus's clips.jsonl"):
+        repeated_indices(clips, {}, {"kick": 2})
+
+
+def test_mirrored_clip_swaps_sides_in_motion_and_words(corpus):
+    assert mirrored_caption("Left kick, then a turn to the right (counter-clockwise)") == \
+        "Right kick, then a turn to the left (clockwise)"
+    assert mirrored_caption("he walks leftward with his bright torch") == "he walks rightward with his bright torch"
+    assert names_a_side("turns clockwise") and not names_a_side("a person walks forward brightly")
+    frames = np.arange(40)
+    joints = smooth_random_joints(frames=40, seed=3)
+    joints[15:25, JOINT_INDEX["left_foot"], 1] += 0.4 * np.sin(np.pi * (frames[15:25] - 14) / 11)
+    joints[:, :, 0] += 0.02 * frames[:, None]  # drifting toward the body's left
+    assert np.array_equal(mirrored_joints(mirrored_joints(joints)), joints)
+    mean, std = np.zeros(263, np.float32), np.ones(263, np.float32)
+    clip = Clip("000007#0.5-2", features_from_joints(joints).astype(np.float32), ["kicks with the left foot"])
+    mirror = mirrored_clip(clip, mean, std)
+    assert mirror.name == "000007#0.5-2~mirror" and mirror.captions == ["kicks with the right foot"]
+    before, after = joints_from_features(clip.features), joints_from_features(mirror.features)
+    rise = lambda motion, foot: np.ptp(motion[:, JOINT_INDEX[foot], 1])  # noqa: E731
+    assert rise(after, "right_foot") == pytest.approx(rise(before, "left_foot"), abs=0.03)
+    assert rise(after, "left_foot") == pytest.approx(rise(before, "right_foot"), abs=0.03)
+    # The clip drifts to the body's left (+x at the start); its mirror to the right.
+    assert before[-1, 0, 0] - before[0, 0, 0] > 0.5 and after[-1, 0, 0] - after[0, 0, 0] < -0.5
+
+
 def test_lm_run_makes_a_model_that_loads_and_runs_all_tasks(vq_run, tmp_path, capsys):
-    corpus = write_corpus(tmp_path / "corpus", real=3)
+    corpus = write_corpus(tmp_path / "corpus", real=3, actions=True)
     lines = []
-    model_dir = train_lm(LM_TINY, tmp_path, [f"data.dir='{corpus}'", f"model.vq='{vq_run / 'vq'}'", "train.real_speeds=[0.8, 1.25]"],
+    model_dir = train_lm(LM_TINY, tmp_path, [f"data.dir='{corpus}'", f"model.vq='{vq_run / 'vq'}'", "train.real_speeds=[0.8, 1.25]",
+                                             "train.mirror_sides=true", "train.action_repeats={kick = 3}"],
                          log=lines.append)
-    assert any("(3 real capture, 6 of it retimed)" in line for line in lines)
+    # 18 training clips, 3 of them real; clips 5, 11 and 17 kick with the left foot: each
+    # mirrored, and each kick (mirrored too) seen twice more.
+    assert any("(3 real capture, 6 of it retimed, 3 mirrored, 12 repeats of train.action_repeats)" in line for line in lines)
     assert (tmp_path / "tokenizer" / "spiece.model").exists()
     model = load_model_dir(model_dir)
     motions = model.generate("a person walks forward", frames=24, seed=1)
@@ -246,3 +291,25 @@ def test_second_stage_reads_prompts_through_the_sentence_encoder_and_resumes_exa
     motions = model.generate("someone leaps into the air", frames=16, seed=0)
     assert motions[0].shape == (16, 22, 3) and np.all(np.isfinite(motions[0]))
     assert isinstance(model.caption(motions[0]), str)
+
+
+def test_caption_states_of_an_earlier_stage_are_reused_for_a_new_set_of_texts(tmp_path):
+    from server.model.text_encoder import PromptEmbedder, SentenceEncoder
+
+    encoder = SentenceEncoder("all-MiniLM-L6-v2")
+    computed = []
+    token_states = encoder.token_states
+    encoder.token_states = lambda texts: computed.append(list(texts)) or token_states(texts)
+    first = PromptEmbedder(encoder, None, None)
+    remember_cached(first, ["a person walks", "a person jumps"], tmp_path)
+    assert computed[-1] == ["a person jumps", "a person walks"]
+    second = PromptEmbedder(encoder, None, None)  # a later stage, with mirrored captions added
+    computed.clear()
+    remember_cached(second, ["a person walks", "a person jumps", "kicks with the right foot"], tmp_path)
+    assert computed == [["kicks with the right foot"]]
+    assert torch.equal(second.kept["a person walks"], first.kept["a person walks"])
+    assert len(list(tmp_path.glob("text-states-all-MiniLM-L6-v2-*.pt"))) == 2
+    third = PromptEmbedder(encoder, None, None)
+    computed.clear()
+    remember_cached(third, ["kicks with the right foot", "a person jumps"], tmp_path)
+    assert not any(computed)  # every text is in an earlier file

@@ -13,27 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from retarget.humanml3d import features_from_joints, joints_from_features
-from server.train.corpus import MOCAP_PREFIX, load_clips, read_statistics
+from server.train.corpus import MOCAP_PREFIX, clip_actions as read_clip_actions, load_clips, read_statistics
 
 from . import metrics
 from .captions import action_words, coco_scores, embedding_similarity, names_action
 from .prompts import evaluate_prompts
 
 MIN_FRAMES = 40
-
-
-def _clip_actions(directory: Path) -> dict[str, list[str]]:
-    """Clip id -> its actions in order, from the corpus's clips.jsonl when it has one."""
-    path = directory / "clips.jsonl"
-    if not path.is_file():
-        return {}
-    actions = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            if entry.get("actions"):
-                actions[entry["id"]] = [a["action"] for a in entry["actions"]]
-    return actions
 
 
 def caption_naming(data: Path, clip_actions: dict[str, list[str]], test: list, written: list[str]) -> dict:
@@ -124,7 +110,7 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
     references = [c.captions for c in test]
     results["captioning"] = {**coco_scores(written, references),
                              "embedding_similarity": embedding_similarity(evaluator.sentences, written, references)}
-    clip_actions = _clip_actions(data)
+    clip_actions = read_clip_actions(data)
     results["captioning"].update(caption_naming(data, clip_actions, test, written))
     results["captioning"]["examples_real"] = [{"reference": c.captions[0], "generated": w} for c, w in zip(test, written)
                                               if c.name.startswith(MOCAP_PREFIX)]

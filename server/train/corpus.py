@@ -10,6 +10,7 @@ HumanML3D's own loader, a caption with a start and end (seconds) describes only 
 part of its clip and becomes a clip of its own; 0#0 means the whole clip.
 """
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,21 @@ def split_ids(directory, split: str) -> list[str]:
     if not path.is_file():
         raise CorpusError(f"{path}: the {split} split list is missing")
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def clip_actions(directory) -> dict[str, list[str]]:
+    """Clip id -> its actions in order, from the corpus's clips.jsonl (written by
+    `motiongpt data synth`); empty for a corpus without one, such as HumanML3D."""
+    path = Path(directory) / "clips.jsonl"
+    if not path.is_file():
+        return {}
+    actions = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if entry.get("actions"):
+                actions[entry["id"]] = [a["action"] for a in entry["actions"]]
+    return actions
 
 
 def load_clips(directory, split: str, min_frames: int = 1, limit: int | None = None,

@@ -13,6 +13,7 @@ pretrained sentence encoder (model.text_encoder).
 The result, runs/lm/model, is a model directory the server and `motiongpt info` load.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,8 @@ from server.model.store import load_model_dir, save_model_dir
 from server.model.tokenizer import load_tokenizer, train_tokenizer
 
 from .config import TRAIN_DEFAULTS, ConfigError
-from .augment import retimed_clip
-from .corpus import MOCAP_PREFIX, Clip, load_clips
+from .augment import mirrored_clip, names_a_side, retimed_clip
+from .corpus import MOCAP_PREFIX, Clip, clip_actions, load_clips
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
                    write_digest)
 from .examples import INSTRUCTION_CHOICES, make_example
@@ -52,7 +53,12 @@ DEFAULTS = {
               "steer": 0.5, "text_to_motion": 0.4, "motion_to_text": 0.25, "prediction": 0.15, "inbetween": 0.2,
               "validation_examples": 64,
               # Every real motion-capture training clip again at each of these speeds (augment.py).
-              "real_speeds": []},
+              "real_speeds": [],
+              # Every training clip whose captions name a side, again mirrored (augment.py).
+              "mirror_sides": False,
+              # Action -> how many times a training clip showing it is seen per epoch
+              # (from the corpus's clips.jsonl; a clip takes its most repeated action).
+              "action_repeats": {}},
 }
 
 
@@ -105,15 +111,23 @@ def cached_clip_codes(vae, clips: list[Clip], max_codes: int, folder: Path, writ
 def remember_cached(embedder, texts, folder: Path, write: bool = True) -> None:
     """The sentence encoder's states of `texts`, computed once and kept in the run's
     folder for its next start (minutes on a CPU for a corpus's captions); keyed by the
-    texts and the encoder's name."""
+    texts and the encoder's name. States of the same encoder kept for another set of
+    texts (an earlier stage's, copied into this run's cache) are reused: only new texts
+    are computed."""
     import hashlib
 
     texts = sorted(set(texts))
-    key = hashlib.sha256("\n".join([embedder.encoder.name, *texts]).encode()).hexdigest()[:16]
-    path = folder / f"text-states-{key}.pt"
-    if path.is_file():
-        embedder.kept.update(torch.load(path, weights_only=True))
+    name = embedder.encoder.name
+    key = hashlib.sha256("\n".join([name, *texts]).encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", name)
+    path = folder / f"text-states-{slug}-{key}.pt"
+    legacy = folder / f"text-states-{key}.pt"  # the name before states were reused across sets
+    if path.is_file() or legacy.is_file():
+        embedder.kept.update(torch.load(path if path.is_file() else legacy, weights_only=True))
         return
+    wanted = set(texts)
+    for earlier in sorted(folder.glob(f"text-states-{slug}-*.pt")):
+        embedder.kept.update({t: s for t, s in torch.load(earlier, weights_only=True).items() if t in wanted})
     embedder.remember(texts)
     if write:  # one process writes (under DDP every rank computes the same states)
         folder.mkdir(parents=True, exist_ok=True)
@@ -135,6 +149,24 @@ def build_examples(coded, clips, indices, seed: int, epoch: int, codebook_size: 
         prompts.append(prompt)
         answers.append(answer)
     return prompts, answers
+
+
+def repeated_indices(clips: list[Clip], actions: dict[str, list[str]], repeats: dict) -> list[int]:
+    """Each clip's index, as many times as its most repeated action asks (once when no
+    action of it is named in `repeats`): rare or hard actions seen more often per epoch.
+    A caption segment (NAME#...), retimed (NAME@...) or mirrored (NAME~...) clip is its clip's."""
+    if not isinstance(repeats, dict) or not all(isinstance(n, int) and n >= 1 for n in repeats.values()):
+        raise ConfigError(f"train.action_repeats must map actions to whole numbers of at least 1, got {repeats!r}")
+    if repeats and not actions:
+        raise ConfigError("train.action_repeats needs the corpus's clips.jsonl (written by `motiongpt data synth`)")
+    unknown = set(repeats) - {a for named in actions.values() for a in named}
+    if unknown:
+        raise ConfigError(f"train.action_repeats names actions the corpus does not have: {', '.join(sorted(unknown))}")
+    order = []
+    for index, clip in enumerate(clips):
+        named = actions.get(re.split(r"[#@~]", clip.name)[0], [])
+        order += [index] * max((repeats.get(a, 1) for a in named), default=1)
+    return order
 
 
 def encode_batch(model: MotionGPT, prompts, answers, device):
@@ -188,6 +220,9 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     retimed = [retimed_clip(c, speed, mean, std) for speed in train["real_speeds"] for c in real
                if len(c.features) / speed >= step_frames + 2]
     clips += retimed
+    mirrored = [mirrored_clip(c, mean, std) for c in clips
+                if train["mirror_sides"] and any(names_a_side(caption) for caption in c.captions)]
+    clips += mirrored
     if model_config["init"]:
         # Characters this corpus's captions use that the model's pieces cannot spell.
         missing = missing_characters(model, (caption for clip in clips for caption in clip.captions))
@@ -208,10 +243,15 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     step = run.resume(state)
 
     coded = cached_clip_codes(vae, clips, train["max_codes"], out / "cache", write=processes.main)
+    # Repeated after coding, so the codes cache stays the corpus's own.
+    order = repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])
+    repeats = len(order) - len(clips)
+    clips, coded = [clips[i] for i in order], [coded[i] for i in order]
     validation = _validation_batch(model, data["dir"], train, processes.device)
     schedule = BatchSchedule(len(clips), train["batch"], train["seed"], processes)
     if processes.main:
-        log(f"lm: {len(clips)} captioned training clips ({len(real)} real capture, {len(retimed)} of it retimed), "
+        log(f"lm: {len(clips)} captioned training clips ({len(real)} real capture, {len(retimed)} of it retimed, "
+            f"{len(mirrored)} mirrored, {repeats} repeats of train.action_repeats), "
             f"text vocabulary {model.first_code_id}, "
             f"{sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, {schedule.per_epoch} steps per epoch on each of "
             f"{processes.world} process(es); {'resuming at step ' + str(step) if step else 'starting'}; {train['steps']} steps")
