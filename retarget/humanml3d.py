@@ -40,6 +40,8 @@ from .skeleton import (
 
 FEATURE_SIZE = 263
 FPS = 20
+ROOT_FEATURES = slice(0, 4)  # turn rate, ground velocity (x, z), height
+POSITION_FEATURES = slice(4, 67)  # the 21 non-root joints, root-relative
 FOOT_CONTACT_THRESHOLD = 0.002  # squared metres per frame, as published
 _FACING_SMOOTHING_SIGMA = 20.0  # frames
 
@@ -229,12 +231,18 @@ def root_from_features(features):
     return facing, root
 
 
+def root_relative_positions(features: np.ndarray) -> np.ndarray:
+    """The 21 non-root joints' positions (T, 21, 3) relative to the root, in its facing
+    frame: skeleton joint k is column k - 1."""
+    return features[..., POSITION_FEATURES].reshape(*features.shape[:-1], JOINT_COUNT - 1, 3)
+
+
 def joints_from_features(features) -> np.ndarray:
     """Joint positions (T, 22, 3) recovered from features (T, 263), as the dataset
     recovers its published `new_joints` (from the root-relative positions)."""
     features = validate_features(features)
     facing, root = root_from_features(features)
-    local = features[:, 4:67].reshape(len(features), JOINT_COUNT - 1, 3)
+    local = root_relative_positions(features)
     world = quat_rotate(quat_conj(facing)[:, None], local)
     world[..., 0] += root[:, None, 0]
     world[..., 2] += root[:, None, 2]

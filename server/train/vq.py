@@ -24,7 +24,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from retarget.humanml3d import joints_from_features
+from retarget.humanml3d import POSITION_FEATURES as POSITIONS
+from retarget.humanml3d import ROOT_FEATURES as ROOT
+from retarget.humanml3d import joints_from_features, root_relative_positions
 from retarget.skeleton import LIMB_ENDS
 from server.model.vqvae import VQVAE, VQVAEConfig
 
@@ -34,8 +36,6 @@ from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, S
                    write_digest)
 
 FORMAT = "motiongpt-vq/1"
-ROOT = slice(0, 4)  # root turn rate, ground velocity (x, z) and height in the 263-d features
-POSITIONS = slice(4, 67)  # root-relative joint positions
 
 DEFAULTS = {
     "data": {"dir": "", "limit": 0},
@@ -136,10 +136,10 @@ def losses(features, reconstruction, encoded, quantized) -> dict:
 
 def fastest_frames(clips: list[Clip], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Each clip's frame where a foot or wrist moves fastest relative to the pelvis."""
-    columns = np.array([POSITIONS.start + 3 * (joint - 1) + axis for joint in LIMB_ENDS for axis in range(3)])
+    limb_columns = np.array(LIMB_ENDS) - 1  # root_relative_positions leaves the root out
     peaks = []
     for clip in clips:
-        limbs = (clip.features[:, columns] * std[columns] + mean[columns]).reshape(len(clip.features), -1, 3)
+        limbs = root_relative_positions(clip.features * std + mean)[:, limb_columns]
         speed = np.linalg.norm(np.diff(limbs, axis=0), axis=-1).max(axis=1)
         peaks.append(int(np.argmax(speed)) + 1)
     return np.array(peaks)
