@@ -44,6 +44,7 @@ from .rig import sample_pose
 from .tasks import armature_of, mapping_of, scene_fps
 
 SHOT_PROPERTY = "motiongpt_shot"  # obj.motiongpt_shot
+JOIN_TRIES = 3  # in-between requests per join at most (seeds block seed, +1, +2)
 
 
 # --- the blocks as data on the armature ---------------------------------------------------
@@ -668,9 +669,17 @@ class ShotBuild:
         for index in self.joins:
             join = plan.joins[index]
             joints, mask_start, mask_end = shotplan.join_request(shot, plan, join)
-            body = {"motion": joints_to_wire(joints, MODEL_FPS), "mask_start": int(mask_start),
-                    "mask_end": int(mask_end), "seed": int(plan.blocks[join.after].seed)}
-            fills[index] = shotplan.fill_from_answer(_joints_of(ask("inbetween", body)), plan, join)
+            # A fill that crosses the join faster than its blocks move is asked again with
+            # the next seeds; the calmest of the tries is kept.
+            tries = []
+            for attempt in range(JOIN_TRIES):
+                body = {"motion": joints_to_wire(joints, MODEL_FPS), "mask_start": int(mask_start),
+                        "mask_end": int(mask_end), "seed": int(plan.blocks[join.after].seed) + attempt}
+                fill = shotplan.fill_from_answer(_joints_of(ask("inbetween", body)), plan, join)
+                tries.append((shotplan.fill_pace(shot, plan, join, fill), attempt, fill))
+                if tries[-1][0] <= shotplan.PACE_MARGIN:
+                    break
+            fills[index] = min(tries, key=lambda t: t[:2])[2]
         shot = shotplan.stitch(plan, placed, fills)
         if self.existing is not None:  # outside the frames this build rewrites, the scene's own
             rewritten = np.zeros(len(shot), dtype=bool)

@@ -19,7 +19,8 @@ Building a shot:
      the previous one ended (root position on the ground, facing), unless it has its own
      path, which it follows (path.follow_path). The first block without a path stays
      where the model put it (the armature's origin, facing +Z).
-  4. stitch(): the placed blocks and the join fills into one motion over the shot.
+  4. stitch(): the placed blocks and the join fills into one motion over the shot
+     (fill_pace() tells a model's fill that crosses its join faster than its blocks move).
   5. join_continuity(): the largest jump at each join against the motion's own
      frame-to-frame change, for tests and notes.
 
@@ -467,11 +468,42 @@ def stitch(plan: BuildPlan, placed, fills=None) -> np.ndarray:
     for k, join in enumerate(plan.joins):
         fill = fills.get(k)
         fill = blend_fill(shot, plan, join) if fill is None else _check_join_frames(fill, join, f"join {k}'s fill")
-        a, b = join.a - plan.first, join.b - plan.first
-        u = (np.arange(b - a + 1) / (b - a))[:, None, None]
-        bent = fill + (1 - u) * (shot[a] - fill[0]) + u * (shot[b] - fill[-1])
-        shot[a + 1 : b] = bent[1:-1]
+        shot[join.a - plan.first + 1 : join.b - plan.first] = _bent(shot, plan, join, fill)[1:-1]
     return shot
+
+
+# The pace a model's fill is asked again for (addon/shot.py, next seeds): at most this
+# share of the blocks' fastest frame-to-frame move beside the join. Below 1 because joint
+# speeds measured on the model's skeleton grow on a rig with other proportions (a longer
+# upper arm swings its hand further per degree): an arm lowered across a short gap measured
+# 0.23 m/frame beside a wave's 0.26 on the model's skeleton, and 1.15x the wave on a Mixamo rig.
+PACE_MARGIN = 0.75
+
+
+def _bent(shot, plan: BuildPlan, join: Join, fill) -> np.ndarray:
+    """The fill (frames a..b) bent to meet the shot's frames a and b exactly, the
+    difference at each end faded out across it."""
+    a, b = join.a - plan.first, join.b - plan.first
+    u = (np.arange(b - a + 1) / (b - a))[:, None, None]
+    return fill + (1 - u) * (shot[a] - fill[0]) + u * (shot[b] - fill[-1])
+
+
+def fill_pace(shot, plan: BuildPlan, join: Join, fill) -> float:
+    """How fast a join's fill (frames a..b, as stitch() bends it onto the shot's frames a
+    and b) moves against the two blocks in the frames the model was shown beside it
+    (first..a and b..last): the larger of (largest joint move from one frame to the next)
+    and (largest root move), each over the same in those frames. Above 1, the fill
+    crosses the join faster than its blocks ever move, which reads as a jerk."""
+    shot = np.asarray(shot, dtype=np.float64)
+    bent = _bent(shot, plan, join, _check_join_frames(fill, join, "the fill"))
+    a, b = join.a - plan.first, join.b - plan.first
+    context = [shot[join.first - plan.first : a + 1], shot[b : join.last - plan.first + 1]]
+    steps = [np.linalg.norm(np.diff(part, axis=0), axis=-1) for part in context if len(part) > 1]
+    if not steps:
+        return 0.0
+    own = np.concatenate(steps)
+    moves = np.linalg.norm(np.diff(bent, axis=0), axis=-1)
+    return float(max(moves.max() / max(own.max(), 1e-9), moves[:, 0].max() / max(own[:, 0].max(), 1e-9)))
 
 
 def join_request(shot, plan: BuildPlan, join: Join) -> tuple:

@@ -288,8 +288,24 @@ def test_a_slow_client_is_closed_within_the_limit(server, sent):
 # --- 7. one whole log line per response ----------------------------------------------------------
 
 
+def settled_log_start(server) -> int:
+    """The server's log length once every earlier request's line is in it: a marker
+    request's own line is waited for (lines come in order), so a line an earlier test's
+    request logs late is not counted as this test's."""
+    marker = f"/v1/jobs/marker{time.monotonic_ns()}"
+    assert requests.get(server.url + marker, timeout=10).status_code == 404
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = server.output().splitlines()
+        found = [k for k, line in enumerate(lines) if line.startswith(f"GET {marker} 404 ")]
+        if found:
+            return found[-1] + 1
+        time.sleep(0.05)
+    raise AssertionError("the server never logged the marker request")
+
+
 def test_every_response_is_one_whole_log_line(server, joints):
-    start = len(server.output().splitlines())
+    start = settled_log_start(server)
     made = []
 
     def client(number):

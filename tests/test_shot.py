@@ -10,6 +10,8 @@ from retarget.shot import (
     Block,
     Placement,
     blend_fill,
+    PACE_MARGIN,
+    fill_pace,
     build_plan,
     edit_plan,
     end_of,
@@ -252,6 +254,20 @@ def test_a_model_fill_is_bent_onto_both_ends(motions):
     assert join_continuity(filled, plan)[1].ratio <= 1.0
     with pytest.raises(ValueError, match="must cover the join's frames"):
         stitch(plan, placed, fills={1: fill[1:]})
+
+
+def test_the_pace_of_a_fill_tells_a_jerk_from_a_calm_one(motions):
+    plan = build_plan(three_blocks(), FPS)
+    shot = stitch(plan, place_blocks(plan, motions))  # every join the stand-in blend
+    join = plan.joins[1]
+    window, mask_start, mask_end = join_request(shot, plan, join)
+    jerky = window.copy()
+    jerky[(mask_start + mask_end) // 2, :, 0] += 0.6  # the whole body 60 cm aside for one frame
+    assert fill_pace(shot, plan, join, fill_from_answer(jerky, plan, join)) > 2.0
+    # The stand-in's own frames through the model's rate and back: calm.
+    assert fill_pace(shot, plan, join, fill_from_answer(window, plan, join)) <= PACE_MARGIN
+    with pytest.raises(ValueError, match="must cover the join's frames"):
+        fill_pace(shot, plan, join, window[:3])
 
 
 def test_the_stand_in_fill_meets_both_ends_with_their_velocities(motions):

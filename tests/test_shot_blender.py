@@ -151,13 +151,13 @@ def test_reorder_swaps_blocks_on_the_timeline_keeping_the_gap(shot):
     by_id = {b["id"]: b for b in shot["moved"]}
     first, middle = by_id[shot["ids"][0]], by_id[shot["ids"][1]]
     assert (middle["start"], first["start"]) == (10, 10 + 48)  # the 48-frame block now first, no gap between
-    assert shot["moved_back"] == shot["blocks"][:1] + [dict(shot["blocks"][1], text="a person jumps up", seed=7)] \
+    assert shot["moved_back"] == shot["blocks"][:1] + [dict(shot["blocks"][1], text="a person squats down", seed=7)] \
         + shot["blocks"][2:]
 
 
 def test_overlapping_blocks_are_refused_and_nothing_is_written(shot):
     assert shot["overlap_add_error"] is None  # blocks may overlap while the animator arranges them
-    assert ('block "a person sits down" (frames 100-139) overlaps block "a person jumps up" '
+    assert ('block "a person sits down" (frames 100-139) overlaps block "a person squats down" '
             '(frames 70-117)') in shot["overlap_error"]
     assert shot["overlap_unchanged"]
     assert shot["removed_back"]

@@ -139,7 +139,7 @@ result["draw_handlers"] = len(shot_module._draw_handlers)
 result["stale_after_build"] = [shot_module.is_stale(obj.motiongpt_shot, b) for b in obj.motiongpt_shot.blocks]
 
 # --- edit the middle block and rebuild it alone ---------------------------------------------------------
-result["edit_error"] = call(bpy.ops.motiongpt.shot_block_edit, block_id=ids[1], text="a person jumps up", seed=7)
+result["edit_error"] = call(bpy.ops.motiongpt.shot_block_edit, block_id=ids[1], text="a person squats down", seed=7)
 result["stale_after_edit"] = [shot_module.is_stale(obj.motiongpt_shot, b) for b in obj.motiongpt_shot.blocks]
 result["rebuild_error"] = call(bpy.ops.motiongpt.shot_build_block, block_id=ids[1])
 result["rebuild_report"] = shot_module.last_build["report"]
