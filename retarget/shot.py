@@ -475,8 +475,9 @@ def stitch(plan: BuildPlan, placed, fills=None) -> np.ndarray:
 # The pace a model's fill is asked again for (addon/shot.py, next seeds): at most this
 # share of the blocks' fastest frame-to-frame move beside the join. Below 1 because joint
 # speeds measured on the model's skeleton grow on a rig with other proportions (a longer
-# upper arm swings its hand further per degree): an arm lowered across a short gap measured
-# 0.23 m/frame beside a wave's 0.26 on the model's skeleton, and 1.15x the wave on a Mixamo rig.
+# upper arm swings its hand further per degree): an arm lowered across a short gap after a
+# wave moved 0.23 m/frame on the model's skeleton, under the blocks' 0.26 (95th percentile),
+# and 1.15x the blocks' fastest move on a Mixamo rig.
 PACE_MARGIN = 0.75
 
 

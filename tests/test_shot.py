@@ -7,15 +7,15 @@ import pytest
 from retarget.contract import MAX_FRAMES, MIN_INBETWEEN_FRAMES, MODEL_FPS
 from retarget.path import facing_yaw, path_error
 from retarget.shot import (
+    PACE_MARGIN,
     Block,
     Placement,
     blend_fill,
-    PACE_MARGIN,
-    fill_pace,
     build_plan,
     edit_plan,
     end_of,
     fill_from_answer,
+    fill_pace,
     join_continuity,
     join_request,
     model_frames,
