@@ -294,14 +294,8 @@ def settled_log_start(server) -> int:
     request logs late is not counted as this test's."""
     marker = f"/v1/jobs/marker{time.monotonic_ns()}"
     assert requests.get(server.url + marker, timeout=10).status_code == 404
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        lines = server.output().splitlines()
-        found = [k for k, line in enumerate(lines) if line.startswith(f"GET {marker} 404 ")]
-        if found:
-            return found[-1] + 1
-        time.sleep(0.05)
-    raise AssertionError("the server never logged the marker request")
+    line = server.wait_for_output(rf"^GET {re.escape(marker)} 404 ", timeout=10)
+    return server.output().splitlines().index(line) + 1
 
 
 def test_every_response_is_one_whole_log_line(server, joints):

@@ -205,7 +205,7 @@ def test_action_repeats_show_clips_of_named_actions_more_often():
         repeated_indices(clips, {}, {"kick": 2})
 
 
-def test_mirrored_clip_swaps_sides_in_motion_and_words(corpus):
+def test_mirrored_clip_swaps_sides_in_motion_and_words():
     assert mirrored_caption("Left kick, then a turn to the right (counter-clockwise)") == \
         "Right kick, then a turn to the left (clockwise)"
     assert mirrored_caption("he walks leftward with his bright torch") == "he walks rightward with his bright torch"

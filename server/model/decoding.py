@@ -38,6 +38,7 @@ tokens as `generate`, never slower), fast mode where the weights dominate.
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -313,12 +314,9 @@ class MotionDecoder:
         heads, d_kv = self.heads, self.d_kv
         # Fast mode computes T5's tanh GELU ("gelu_new") as torch's one op: equal to a
         # few units in the last place, so exact mode keeps the model's own module.
-        fused_gelu = self.mode == "fast"
-
-        def act(layer, x):
-            if fused_gelu and isinstance(layer.act, NewGELUActivation):
-                return nn.functional.gelu(x, approximate="tanh")
-            return layer.act(x)
+        acts = [partial(nn.functional.gelu, approximate="tanh")
+                if self.mode == "fast" and isinstance(layer.act, NewGELUActivation) else layer.act
+                for layer in self.layers]
         choice = self.thread_choice if self.device.type == "cpu" else None
         product_threads = 1
 
@@ -351,7 +349,7 @@ class MotionDecoder:
                 hidden = hidden + product(layer.cross_out, context)[0]
 
                 projected = product(layer.ff_in, self._norm(hidden, layer.ff_norm))
-                inner_state = act(layer, projected[0])
+                inner_state = acts[index](projected[0])
                 if layer.gated:
                     inner_state = inner_state * projected[1]
                 hidden = hidden + product(layer.ff_out, inner_state)[0]

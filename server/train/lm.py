@@ -221,8 +221,11 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
                if len(c.features) / speed >= step_frames + 2]
     clips += retimed
     mirrored = [mirrored_clip(c, mean, std) for c in clips
-                if train["mirror_sides"] and any(names_a_side(caption) for caption in c.captions)]
+                if any(names_a_side(caption) for caption in c.captions)] if train["mirror_sides"] else []
     clips += mirrored
+    # Checked here, before the minutes of caption states and codes; applied after coding,
+    # so the codes cache stays the corpus's own.
+    order = repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])
     if model_config["init"]:
         # Characters this corpus's captions use that the model's pieces cannot spell.
         missing = missing_characters(model, (caption for clip in clips for caption in clip.captions))
@@ -243,8 +246,6 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     step = run.resume(state)
 
     coded = cached_clip_codes(vae, clips, train["max_codes"], out / "cache", write=processes.main)
-    # Repeated after coding, so the codes cache stays the corpus's own.
-    order = repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])
     repeats = len(order) - len(clips)
     clips, coded = [clips[i] for i in order], [coded[i] for i in order]
     validation = _validation_batch(model, data["dir"], train, processes.device)
