@@ -135,6 +135,30 @@ def test_pack_stores_half_precision_under_a_new_name(model, model_dir, tmp_path)
         assert loaded.dtype == torch.float32 and torch.allclose(value, loaded, rtol=1e-3, atol=1e-4), key
 
 
+def test_pack_takes_a_new_decoder_but_refuses_new_codes(model, model_dir, tmp_path):
+    from server.train.vq import save_vq_dir
+
+    decoder_run = VQVAE(model.vae.config)
+    decoder_run.load_state_dict(model.vae.state_dict())
+    with torch.no_grad():
+        for parameter in decoder_run.decoder.parameters():
+            parameter.mul_(1.5)  # what a decoder-only run changes
+    save_vq_dir(decoder_run, model.mean, model.std, tmp_path / "decoder")
+    result = motiongpt("pack", str(model_dir), "--out", str(tmp_path / "packed"), "--vq", str(tmp_path / "decoder"))
+    assert result.returncode == 0, result.stderr
+    packed = load_model_dir(tmp_path / "packed")
+    for key, value in decoder_run.state_dict().items():
+        assert torch.allclose(packed.vae.state_dict()[key], value, rtol=1e-3, atol=1e-4), key
+    assert not torch.allclose(packed.vae.decoder.model[0].weight, model.vae.decoder.model[0].weight)
+
+    with torch.no_grad():
+        decoder_run.quantizer.codebook.add_(0.1)  # new codes: the language model's tokens would mean other motion
+    save_vq_dir(decoder_run, model.mean, model.std, tmp_path / "codebook")
+    result = motiongpt("pack", str(model_dir), "--out", str(tmp_path / "refused"), "--vq", str(tmp_path / "codebook"))
+    assert result.returncode != 0 and "quantizer.codebook" in result.stderr and "decoder-only" in result.stderr
+    assert not (tmp_path / "refused").exists()
+
+
 def test_model_directory_problems_are_named(model_dir, tmp_path):
     import shutil
 

@@ -20,7 +20,7 @@ from server.train.config import ConfigError
 from server.train.augment import mirrored_caption, mirrored_clip, mirrored_joints, names_a_side
 from server.train.corpus import Clip, CorpusError, load_clips
 from server.train.lm import remember_cached, repeated_indices, train_lm
-from server.train.vq import POSITIONS, fastest_frames, load_vq_dir, train_vq, windows
+from server.train.vq import POSITIONS, fastest_frames, load_vq_dir, losses, train_vq, windows
 from tests.corpus import write_corpus
 
 CONFIGS = Path(__file__).resolve().parent.parent / "server" / "train" / "configs"
@@ -118,6 +118,38 @@ def test_windows_find_the_fastest_limb_movement():
         assert all(window[:, foot].max() > 0.3 for window in placed)  # every window holds its clip's kick
     uniform = [windows(clips, [1], 32, seed=0, epoch=epoch).numpy()[0] for epoch in range(40)]
     assert 0 < sum(w[:, foot].max() > 0.3 for w in uniform) < 40  # drawn without peaks, some miss it
+
+
+def test_decoder_only_keeps_every_code_and_trains_the_limbs(corpus, vq_run, tmp_path):
+    settings = [f"data.dir='{corpus}'", f"model.init='{vq_run / 'vq'}'", "train.decoder_only=true",
+                "train.steps=40", "train.log_every=10", "train.lr=2e-3", "train.limb_weight=2.0"]
+    train_vq(VQ_TINY, tmp_path / "decoder", settings, log=lambda line: None)
+    before, _, _ = load_vq_dir(vq_run / "vq")
+    after, _, _ = load_vq_dir(tmp_path / "decoder" / "vq")
+    old, new = before.state_dict(), after.state_dict()
+    # The encoder and codebook are the same bits: a language model's codes keep their meaning.
+    assert all(torch.equal(old[k], new[k]) for k in old if not k.startswith("decoder."))
+    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("decoder."))
+    features = torch.from_numpy(load_clips(corpus, "train", statistics=None)[0].features[:32])[None]
+    assert torch.equal(before.encode(features), after.encode(features))
+    assert "limbs" in rows(tmp_path / "decoder")[0]
+
+
+def test_limb_loss_sees_a_kick_the_whole_pose_hides():
+    truth = torch.zeros(1, 64, 263)
+    foot = POSITIONS.start + 3 * (LIMB_ENDS[1] - 1) + 1  # the right foot's height
+    truth[0, 30:36, foot] = torch.tensor([1.0, 2.0, 3.0, 3.0, 2.0, 1.0])  # a kick
+    flattened = truth.clone()
+    flattened[0, 30:36, foot] *= 0.5  # the kick at half its swing
+    parts = losses(truth, flattened, torch.zeros(1, 16, 8), torch.zeros(1, 16, 8))
+    assert float(losses(truth, truth, torch.zeros(1, 16, 8), torch.zeros(1, 16, 8))["limbs"]) == 0
+    # One column of 263 barely moves the whole pose's loss; among the 12 limb-end columns it shows.
+    assert float(parts["limbs"]) > 20 * float(parts["reconstruction"]) > 0
+
+
+def test_decoder_only_needs_a_tokenizer_to_keep(corpus, tmp_path):
+    with pytest.raises(ValueError, match="model.init"):
+        train_vq(VQ_TINY, tmp_path / "run", [f"data.dir='{corpus}'", "train.decoder_only=true"], log=lambda line: None)
 
 
 def test_resumed_run_continues_exactly_where_it_stopped(corpus, tmp_path):

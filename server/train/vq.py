@@ -36,14 +36,15 @@ from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, S
                    write_digest)
 
 FORMAT = "motiongpt-vq/1"
+LIMB_COLUMNS = [joint - 1 for joint in LIMB_ENDS]  # root_relative_positions leaves the root out
 
 DEFAULTS = {
     "data": {"dir": "", "limit": 0},
     # model.init: a model directory (or RUN/vq) whose tokenizer this run continues from.
     "model": {**{f.name: f.default for f in fields(VQVAEConfig)}, "init": ""},
     "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "root_weight": 0.0,
-              "peak_share": 0.0, "ema_decay": 0.99, "dead_share": 0.125,
-              "validation_clips": 64},
+              "peak_share": 0.0, "limb_weight": 0.0, "decoder_only": False, "ema_decay": 0.99,
+              "dead_share": 0.125, "validation_clips": 64},
 }
 
 
@@ -126,20 +127,23 @@ class Autoencoding(nn.Module):
 
 
 def losses(features, reconstruction, encoded, quantized) -> dict:
+    limbs, true_limbs = (root_relative_positions(f)[..., LIMB_COLUMNS, :] for f in (reconstruction, features))
     return {
         "reconstruction": F.smooth_l1_loss(reconstruction, features),
         "positions": F.smooth_l1_loss(reconstruction[..., POSITIONS], features[..., POSITIONS]),
         "root": F.smooth_l1_loss(reconstruction[..., ROOT], features[..., ROOT]),
+        # Feet and wrists, where they are and how fast they move: a smoothed kick loses
+        # little of the whole pose's loss but most of its own swing.
+        "limbs": F.smooth_l1_loss(limbs, true_limbs) + F.smooth_l1_loss(limbs.diff(dim=1), true_limbs.diff(dim=1)),
         "commitment": F.mse_loss(encoded, quantized.detach()),
     }
 
 
 def fastest_frames(clips: list[Clip], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Each clip's frame where a foot or wrist moves fastest relative to the pelvis."""
-    limb_columns = np.array(LIMB_ENDS) - 1  # root_relative_positions leaves the root out
     peaks = []
     for clip in clips:
-        limbs = root_relative_positions(clip.features * std + mean)[:, limb_columns]
+        limbs = root_relative_positions(clip.features * std + mean)[:, LIMB_COLUMNS]
         speed = np.linalg.norm(np.diff(limbs, axis=0), axis=-1).max(axis=1)
         peaks.append(int(np.argmax(speed)) + 1)
     return np.array(peaks)
@@ -242,6 +246,13 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     else:
         mean, std = read_statistics(data["dir"])
         vae = VQVAE(vae_config).to(processes.device)
+    if train["decoder_only"]:
+        if not init:
+            raise ValueError("train.decoder_only needs model.init: the tokenizer whose encoder and codes it keeps")
+        # The encoder and codebook stay as they are, so every motion keeps its codes and a
+        # language model trained on them needs no retraining: only decoding improves.
+        for parameter in vae.encoder.parameters():
+            parameter.requires_grad_(False)
     clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None, statistics=(mean, std))
     peaks = fastest_frames(clips, mean, std) if train["peak_share"] else None
     model = processes.wrap(Autoencoding(vae))
@@ -263,7 +274,10 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         reconstruction, encoded, quantized, codes = model(features)
         parts = losses(features, reconstruction, encoded, quantized)
         loss = (parts["reconstruction"] + train["position_weight"] * parts["positions"] + train["root_weight"] * parts["root"]
-                + train["commitment"] * parts["commitment"])
+                + train["limb_weight"] * parts["limbs"])
+        if train["decoder_only"]:
+            return StepResult(loss, {k: v.detach() for k, v in parts.items()})
+        loss = loss + train["commitment"] * parts["commitment"]
         # The codebook follows the encoder by moving averages once the weights have moved.
         return StepResult(loss, {k: v.detach() for k, v in parts.items()},
                           after=lambda: codebook.update(encoded.detach().reshape(-1, encoded.shape[-1]), codes))
