@@ -670,7 +670,8 @@ class ShotBuild:
             join = plan.joins[index]
             joints, mask_start, mask_end = shotplan.join_request(shot, plan, join)
             # A fill that crosses the join faster than its blocks move is asked again with
-            # the next seeds; the calmest of the tries is kept.
+            # the next seeds; the calmest of the tries is kept, and smoothed in time if it
+            # still rushes.
             tries = []
             for attempt in range(JOIN_TRIES):
                 body = {"motion": joints_to_wire(joints, MODEL_FPS), "mask_start": int(mask_start),
@@ -679,7 +680,8 @@ class ShotBuild:
                 tries.append((shotplan.fill_pace(shot, plan, join, fill), attempt, fill))
                 if tries[-1][0] <= shotplan.PACE_MARGIN:
                     break
-            fills[index] = min(tries, key=lambda t: t[:2])[2]
+            pace, _, fill = min(tries, key=lambda t: t[:2])
+            fills[index] = fill if pace <= shotplan.PACE_MARGIN else shotplan.calmed_fill(shot, plan, join, fill)
         shot = shotplan.stitch(plan, placed, fills)
         if self.existing is not None:  # outside the frames this build rewrites, the scene's own
             rewritten = np.zeros(len(shot), dtype=bool)

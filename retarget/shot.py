@@ -39,7 +39,7 @@ from .contract import FRAMES_PER_TOKEN, MAX_FRAMES, MAX_TEXT_CHARS, MIN_FRAMES, 
 from .motion import validate_positions
 from .path import Path, facing_yaw, follow_path, path_error, rotate_ground
 from .plan import CONTEXT_SECONDS, InbetweenPlan
-from .skeleton import JOINT_COUNT
+from .skeleton import JOINT_COUNT, PARENTS
 
 SEAM_SECONDS = 0.4  # frames rewritten around a seam where two blocks abut, half on each side
 MIN_FILL_SECONDS = 2 * FRAMES_PER_TOKEN / MODEL_FPS  # a gap shorter than this is widened into its blocks
@@ -483,10 +483,43 @@ PACE_MARGIN = 0.75
 
 def _bent(shot, plan: BuildPlan, join: Join, fill) -> np.ndarray:
     """The fill (frames a..b) bent to meet the shot's frames a and b exactly, the
-    difference at each end faded out across it."""
+    difference at each end faded out across it: the root's as a shift, every bone's as a
+    turn (and stretch) of the bone, rebuilt from the root. Fading joint positions instead
+    collapses a bone whose ends disagree by a half turn (an arm up in the shot, down in
+    the fill) to a few centimetres mid-gap, and a rig aims its bone at that stub's
+    direction: the arm whips round in one frame."""
     a, b = join.a - plan.first, join.b - plan.first
-    u = (np.arange(b - a + 1) / (b - a))[:, None, None]
-    return fill + (1 - u) * (shot[a] - fill[0]) + u * (shot[b] - fill[-1])
+    u = np.arange(b - a + 1) / (b - a)
+    fill = np.asarray(fill, dtype=np.float64)
+    bent = np.empty_like(fill)
+    bent[:, 0] = fill[:, 0] + (1 - u)[:, None] * (shot[a, 0] - fill[0, 0]) + u[:, None] * (shot[b, 0] - fill[-1, 0])
+    for joint in range(1, JOINT_COUNT):
+        parent = PARENTS[joint]
+        bone = fill[:, joint] - fill[:, parent]
+        start, end = shot[a, joint] - shot[a, parent], shot[b, joint] - shot[b, parent]
+        axis_a, angle_a, scale_a = _turn_between(bone[0], start)
+        axis_b, angle_b, scale_b = _turn_between(bone[-1], end)
+        turned = _rotated(_rotated(bone, axis_a, (1 - u) * angle_a), axis_b, u * angle_b)
+        bent[:, joint] = bent[:, parent] + turned * ((1 - u) * scale_a + u * scale_b)[:, None]
+    return bent
+
+
+def _turn_between(v, w) -> tuple:
+    """(unit axis, angle, length ratio) turning and stretching vector v onto w."""
+    scale = float(np.linalg.norm(w) / max(np.linalg.norm(v), 1e-9))
+    cross, dot = np.cross(v, w), float(np.dot(v, w))
+    sine = float(np.linalg.norm(cross))
+    if sine > 1e-12:
+        return cross / sine, math.atan2(sine, dot), scale
+    # Parallel or opposite: any axis across v.
+    across = np.cross(v, [1.0, 0.0, 0.0] if abs(v[0]) < 0.9 * np.linalg.norm(v) else [0.0, 1.0, 0.0])
+    return across / max(float(np.linalg.norm(across)), 1e-12), 0.0 if dot >= 0 else math.pi, scale
+
+
+def _rotated(vectors, axis, angles) -> np.ndarray:
+    """Vectors (T, 3) each turned about `axis` by its angle (T,) (Rodrigues)."""
+    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    return vectors * cos + np.cross(axis, vectors) * sin + axis * (vectors @ axis)[:, None] * (1 - cos)
 
 
 def fill_pace(shot, plan: BuildPlan, join: Join, fill) -> float:
@@ -505,6 +538,21 @@ def fill_pace(shot, plan: BuildPlan, join: Join, fill) -> float:
     own = np.concatenate(steps)
     moves = np.linalg.norm(np.diff(bent, axis=0), axis=-1)
     return float(max(moves.max() / max(own.max(), 1e-9), moves[:, 0].max() / max(own[:, 0].max(), 1e-9)))
+
+
+def calmed_fill(shot, plan: BuildPlan, join: Join, fill, most: int = 400) -> np.ndarray:
+    """The fill (frames a..b) bent onto the shot's frames a and b, then smoothed in time,
+    its ends held, until its pace (fill_pace) is within PACE_MARGIN: for a fill the model
+    still rushes after its tries (an arm dropped in two frames of a ten-frame gap), the
+    same movement spread over the gap. Smoothing tends to the straight line between the
+    ends, so a gap no motion could cross at the blocks' pace stays as calm as that line."""
+    shot = np.asarray(shot, dtype=np.float64)
+    calm = _bent(shot, plan, join, _check_join_frames(fill, join, "the fill"))
+    for _ in range(most):
+        if fill_pace(shot, plan, join, calm) <= PACE_MARGIN:
+            break
+        calm[1:-1] = 0.25 * calm[:-2] + 0.5 * calm[1:-1] + 0.25 * calm[2:]
+    return calm
 
 
 def join_request(shot, plan: BuildPlan, join: Join) -> tuple:

@@ -12,6 +12,7 @@ from retarget.shot import (
     Placement,
     blend_fill,
     build_plan,
+    calmed_fill,
     edit_plan,
     end_of,
     fill_from_answer,
@@ -24,6 +25,7 @@ from retarget.shot import (
     stitch,
     validate,
 )
+from retarget.skeleton import JOINT_INDEX
 from tests.test_path import s_curve, synthesized
 
 FPS = 24.0
@@ -268,6 +270,48 @@ def test_the_pace_of_a_fill_tells_a_jerk_from_a_calm_one(motions):
     assert fill_pace(shot, plan, join, fill_from_answer(window, plan, join)) <= PACE_MARGIN
     with pytest.raises(ValueError, match="must cover the join's frames"):
         fill_pace(shot, plan, join, window[:3])
+
+
+def test_bending_a_fill_turns_its_bones_and_never_shrinks_them(motions):
+    plan = build_plan(three_blocks(), FPS)
+    placed = place_blocks(plan, motions)
+    shot = stitch(plan, placed)
+    join = plan.joins[1]
+    fill = fill_from_answer(join_request(shot, plan, join)[0], plan, join)
+    shoulder, elbow, wrist = (JOINT_INDEX[f"right_{name}"] for name in ("shoulder", "elbow", "wrist"))
+    flipped = fill.copy()  # the right arm pointing the opposite way all through the fill
+    flipped[:, elbow] = 2 * fill[:, shoulder] - fill[:, elbow]
+    flipped[:, wrist] = flipped[:, elbow] - (fill[:, wrist] - fill[:, elbow])
+    bent = stitch(plan, placed, fills={1: flipped})[join.a - plan.first:join.b - plan.first + 1]
+    length = np.linalg.norm(bent[:, elbow] - bent[:, shoulder], axis=-1)
+    ends = np.linalg.norm(fill[[0, -1], elbow] - fill[[0, -1], shoulder], axis=-1)
+    # Faded as positions, the bone would pass through a few centimetres mid-gap.
+    assert length.min() > 0.95 * ends.min() and length.max() < 1.05 * ends.max()
+    np.testing.assert_allclose(bent[[0, -1]], shot[[join.a - plan.first, join.b - plan.first]], atol=1e-9)
+
+
+def test_a_rushed_fill_is_calmed_to_the_blocks_pace_and_a_calm_one_kept(motions):
+    plan = build_plan(three_blocks(), FPS)
+    shot = stitch(plan, place_blocks(plan, motions))
+    join = plan.joins[1]
+    window, mask_start, mask_end = join_request(shot, plan, join)
+    rushed = window.copy()
+    middle = (mask_start + mask_end) // 2
+    rushed[middle:mask_end, :, 1] += 0.3  # the whole body 30 cm up from one frame to the next, mid-gap
+    rushed = fill_from_answer(rushed, plan, join)
+    assert fill_pace(shot, plan, join, rushed) > 1.5
+    calm = calmed_fill(shot, plan, join, rushed)
+    assert fill_pace(shot, plan, join, calm) <= PACE_MARGIN
+    a, b = join.a - plan.first, join.b - plan.first
+    np.testing.assert_allclose(calm[0], shot[a], atol=1e-9)  # the ends meet the blocks
+    np.testing.assert_allclose(calm[-1], shot[b], atol=1e-9)
+    # Smoothed only as far as needed: nearer the model's fill than the straight line between the ends is.
+    bent = stitch(plan, place_blocks(plan, motions), fills={1: rushed})[a:b + 1]
+    straight = shot[a] + (shot[b] - shot[a]) * np.linspace(0, 1, b - a + 1)[:, None, None]
+    assert np.abs(calm - bent).mean() < 0.5 * np.abs(straight - bent).mean()
+    kept = fill_from_answer(window, plan, join)
+    np.testing.assert_allclose(calmed_fill(shot, plan, join, kept), stitch(plan, place_blocks(plan, motions),
+                                                                           fills={1: kept})[a:b + 1], atol=1e-9)
 
 
 def test_the_stand_in_fill_meets_both_ends_with_their_velocities(motions):
