@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from retarget.humanml3d import features_from_joints, joints_from_features
-from server.train.corpus import MOCAP_PREFIX, clip_actions as read_clip_actions, load_clips, read_statistics
+from server.train.corpus import MOCAP_PREFIX, clip_actions as read_clip_actions, load_clips, read_statistics, single_actions
 
 from . import metrics
 from .captions import action_words, coco_scores, embedding_similarity, names_action
-from .prompts import evaluate_prompts
+from .prompts import CHECKS, evaluate_prompts
 
 MIN_FRAMES = 40
 
@@ -65,6 +65,42 @@ def tokenizer_per_action(clip_actions: dict[str, list[str]], test: list, kept: l
 
 def _generate_features(model, caption: str, frames: int, seed: int, sampling) -> np.ndarray:
     return model.generated_features(caption, max(1, frames // model.frames_per_token), sampling, seed)
+
+
+# Corpus actions the prompt checks can judge: action -> (check, the parameter naming its side).
+ACTION_CHECKS = {"jump": ("jump_up", None), "jump_backward": ("jump_backward", None), "jump_sideways": ("jump_side", "side"),
+                 "walk": ("walk_forward", None), "walk_backward": ("walk_backward", None), "run": ("run", None),
+                 "jog": ("jog", None), "squat": ("lower", None), "kick": ("kick", "leg"), "wave": ("wave", "hand"),
+                 "punch": ("punch", "hand"), "raise_arms": ("raise", "hand"), "turn": ("turn", "side"),
+                 "side_step": ("sideways", "side"), "stand": ("stay", None)}
+
+
+def tokenizer_checks(model, data: Path, mean: np.ndarray, std: np.ndarray) -> dict:
+    """The prompt checks on held-out corpus clips (val and test) that show one action, as
+    they are and passed through the tokenizer's codes and back: the most the language model
+    could pass generating that action. A swing ratio hides a kick whose foot keeps its
+    path but not its height; the check does not."""
+    entries = single_actions(data)
+    step = model.frames_per_token
+    counts = {}
+    for split in ("val", "test"):
+        for clip in load_clips(data, split, min_frames=2 * step):
+            action, params = entries.get(clip.name, (None, {}))
+            if action not in ACTION_CHECKS or (action == "walk" and params.get("direction", "forward") != "forward"):
+                continue
+            check, side_key = ACTION_CHECKS[action]
+            side = params.get(side_key) if side_key else None
+            if side_key and side not in ("left", "right"):
+                continue
+            raw = clip.features[: len(clip.features) // step * step] * std + mean
+            truth = joints_from_features(raw)
+            decoded = joints_from_features(model.features_from_codes(model.codes_from_features(raw)))
+            tally = counts.setdefault(check, [0, 0, 0])
+            tally[0] += 1
+            tally[1] += bool(CHECKS[check](truth, side)[0])
+            tally[2] += bool(CHECKS[check](decoded, side)[0])
+    return {check: {"clips": n, "as_they_are": kept / n, "through_tokenizer": coded / n}
+            for check, (n, kept, coded) in sorted(counts.items())}
 
 
 def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: int = 32, samples: int = 10,
@@ -127,6 +163,7 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
         travel.append(metrics.travel_error(truth, guess))
     results["reconstruction_mpjpe_mm"] = 1000 * float(np.mean(errors))
     results["tokenizer"] = tokenizer_per_action(clip_actions, test, kept, travel)
+    results["tokenizer_checks"] = tokenizer_checks(model, data, mean, std)
 
     log("eval: prediction and in-between")
     ade, fde, boundary, filled_real, filled_generated = [], [], [], [], []
@@ -189,6 +226,12 @@ def markdown_table(r: dict) -> str:
             rows.append(("VQ keeps of the widest foot/wrist swing (worst actions)",
                          f"{k['swing_kept']:.2f}" + (f" ({worst})" if worst else ""), "1"))
         rows.append(("VQ travel error (where the pelvis ends)", f"{k['travel_error_m']:.3f} m", "0"))
+    if r.get("tokenizer_checks"):
+        # The checks the tokenizer costs most, worst first.
+        lost = sorted(r["tokenizer_checks"].items(), key=lambda item: item[1]["through_tokenizer"] - item[1]["as_they_are"])
+        rows.append(("Prompt checks on held-out corpus clips of one action, as they are -> through the VQ (worst)",
+                     ", ".join(f"{check} {v['as_they_are']:.0%} -> {v['through_tokenizer']:.0%} ({v['clips']})"
+                               for check, v in lost[:3]), ""))
     rows += [
         ("Prediction ADE / FDE", f"{r['prediction']['ade_m']:.3f} m / {r['prediction']['fde_m']:.3f} m", ""),
         ("In-between boundary error", f"{r['inbetween']['boundary_error_m'] * 1000:.1f} mm", ""),

@@ -91,6 +91,22 @@ def clip_actions(directory) -> dict[str, list[str]]:
     return actions
 
 
+def single_actions(directory) -> dict[str, tuple[str, dict]]:
+    """Clip id -> (action, its parameters) for the clips of clips.jsonl that show one
+    action alone; empty for a corpus without one."""
+    path = Path(directory) / "clips.jsonl"
+    if not path.is_file():
+        return {}
+    single = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if len(entry.get("actions") or []) == 1:
+                action = entry["actions"][0]
+                single[entry["id"]] = (action["action"], action.get("params") or {})
+    return single
+
+
 def load_clips(directory, split: str, min_frames: int = 1, limit: int | None = None,
                statistics: tuple[np.ndarray, np.ndarray] | None = None) -> list[Clip]:
     """The split's clips, features normalized with the corpus statistics (or with
