@@ -81,6 +81,8 @@ def tokenizer_checks(model, data: Path, mean: np.ndarray, std: np.ndarray) -> di
     could pass generating that action. A swing ratio hides a kick whose foot keeps its
     path but not its height; the check does not."""
     entries = single_actions(data)
+    if not entries:  # a corpus without clips.jsonl (HumanML3D): no actions to check
+        return {}
     step = model.frames_per_token
     counts = {}
     for split in ("val", "test"):

@@ -2,15 +2,20 @@
 
 Loss, as MotionGPT (after T2M-GPT) trains its motion tokenizer: smooth-L1 reconstruction
 of the features, extra weight on the root-relative joint positions (features 4:67), and
-a commitment term pulling encoder outputs to their codes. Two additions, because a
-tokenizer trained briefly on this corpus lost whole motions (a jump to the side came
-back as a jump in place, a kick's foot kept a third of its swing): extra weight on the
-root's four features (its turn rate, ground velocity and height), and a share of windows
-placed around each clip's fastest foot or wrist movement, so brief movements like a kick
-are whole in more windows. The codebook itself is not trained by gradients: it follows
-an exponential moving average of the encoder outputs assigned to each code, and a code
-nobody uses is reset to a random recent encoder output (dead-code reset), so all codes
-stay in play.
+a commitment term pulling encoder outputs to their codes. Three additions, because a
+tokenizer trained on this corpus lost whole motions (a jump to the side came back as a
+jump in place, a kick's foot kept a third of its height): extra weight on the root's four
+features (its turn rate, ground velocity and height); a share of windows placed around
+each clip's fastest foot or wrist movement, so brief movements like a kick are whole in
+more windows; and a loss on the feet's and wrists' positions and velocities
+(limb_weight), since a foot's swing is one of 263 features and a smoothed kick costs the
+whole-pose loss almost nothing. With decoder_only the encoder and codebook stay as
+model.init has them, so every motion keeps its codes and a language model trained on
+them stays valid (`motiongpt pack --vq` then puts the decoder into that model).
+
+The codebook itself is not trained by gradients: it follows an exponential moving
+average of the encoder outputs assigned to each code, and a code nobody uses is reset to
+a random recent encoder output (dead-code reset), so all codes stay in play.
 
     motiongpt train vq --config server/train/configs/vq-small.toml --out runs/vq
 """
