@@ -2,6 +2,7 @@
 corpus with small trained models."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,19 @@ def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
     assert checks and set(checks) <= {"walk_forward", "jump_up", "lower"}
     assert all(v["clips"] > 0 and 0 <= v["through_tokenizer"] <= 1 for v in checks.values())
     assert "as they are -> through the VQ" in table
+
+
+def test_the_shipped_evaluator_matches_motions_to_their_words(monkeypatch):
+    """server/eval/evaluator, the yardstick the model card's numbers were measured with:
+    synthesized motions lie nearest their own action's words."""
+    from retarget.humanml3d import features_from_joints
+    from server.eval.retrieval import load_evaluator
+    from tests.test_path import synthesized
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    evaluator = load_evaluator(Path(__file__).resolve().parent.parent / "server" / "eval" / "evaluator")
+    texts = evaluator.texts(["a person walks forward", "a person kicks with the left leg", "a person squats down"])
+    motions = evaluator.motions([features_from_joints(synthesized(action, 4.0, seed=1)).astype(np.float32)
+                                 for action in ("walk", "kick", "squat")])
+    distances = np.linalg.norm(motions[:, None] - texts[None], axis=-1)
+    assert distances.argmin(axis=1).tolist() == [0, 1, 2]
