@@ -39,7 +39,8 @@ from .contract import FRAMES_PER_TOKEN, MAX_FRAMES, MAX_TEXT_CHARS, MIN_FRAMES, 
 from .motion import validate_positions
 from .path import Path, facing_yaw, follow_path, path_error, rotate_ground
 from .plan import CONTEXT_SECONDS, InbetweenPlan
-from .skeleton import JOINT_COUNT, PARENTS
+from .rotation import quat_between, quat_identity, quat_rotate, quat_slerp
+from .skeleton import JOINT_COUNT, PARENTS, bone_lengths_of
 
 SEAM_SECONDS = 0.4  # frames rewritten around a seam where two blocks abut, half on each side
 MIN_FILL_SECONDS = 2 * FRAMES_PER_TOKEN / MODEL_FPS  # a gap shorter than this is widened into its blocks
@@ -491,35 +492,19 @@ def _bent(shot, plan: BuildPlan, join: Join, fill) -> np.ndarray:
     a, b = join.a - plan.first, join.b - plan.first
     u = np.arange(b - a + 1) / (b - a)
     fill = np.asarray(fill, dtype=np.float64)
+    parents = list(PARENTS[1:])
+    bones = fill[:, 1:] - fill[:, parents]  # (T, 21, 3)
+    start, end = shot[a, 1:] - shot[a, parents], shot[b, 1:] - shot[b, parents]
+    still = quat_identity((JOINT_COUNT - 1,))
+    turned = quat_rotate(quat_slerp(still, quat_between(bones[-1], end), u[:, None]),
+                         quat_rotate(quat_slerp(still, quat_between(bones[0], start), (1 - u)[:, None]), bones))
+    lengths = bone_lengths_of(np.stack([fill[0], fill[-1], shot[a], shot[b]]))[:, 1:]
+    stretch = (1 - u)[:, None] * lengths[2] / np.maximum(lengths[0], 1e-9) + u[:, None] * lengths[3] / np.maximum(lengths[1], 1e-9)
     bent = np.empty_like(fill)
     bent[:, 0] = fill[:, 0] + (1 - u)[:, None] * (shot[a, 0] - fill[0, 0]) + u[:, None] * (shot[b, 0] - fill[-1, 0])
-    for joint in range(1, JOINT_COUNT):
-        parent = PARENTS[joint]
-        bone = fill[:, joint] - fill[:, parent]
-        start, end = shot[a, joint] - shot[a, parent], shot[b, joint] - shot[b, parent]
-        axis_a, angle_a, scale_a = _turn_between(bone[0], start)
-        axis_b, angle_b, scale_b = _turn_between(bone[-1], end)
-        turned = _rotated(_rotated(bone, axis_a, (1 - u) * angle_a), axis_b, u * angle_b)
-        bent[:, joint] = bent[:, parent] + turned * ((1 - u) * scale_a + u * scale_b)[:, None]
+    for joint in range(1, JOINT_COUNT):  # parents come before their children
+        bent[:, joint] = bent[:, PARENTS[joint]] + turned[:, joint - 1] * stretch[:, joint - 1, None]
     return bent
-
-
-def _turn_between(v, w) -> tuple:
-    """(unit axis, angle, length ratio) turning and stretching vector v onto w."""
-    scale = float(np.linalg.norm(w) / max(np.linalg.norm(v), 1e-9))
-    cross, dot = np.cross(v, w), float(np.dot(v, w))
-    sine = float(np.linalg.norm(cross))
-    if sine > 1e-12:
-        return cross / sine, math.atan2(sine, dot), scale
-    # Parallel or opposite: any axis across v.
-    across = np.cross(v, [1.0, 0.0, 0.0] if abs(v[0]) < 0.9 * np.linalg.norm(v) else [0.0, 1.0, 0.0])
-    return across / max(float(np.linalg.norm(across)), 1e-12), 0.0 if dot >= 0 else math.pi, scale
-
-
-def _rotated(vectors, axis, angles) -> np.ndarray:
-    """Vectors (T, 3) each turned about `axis` by its angle (T,) (Rodrigues)."""
-    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
-    return vectors * cos + np.cross(axis, vectors) * sin + axis * (vectors @ axis)[:, None] * (1 - cos)
 
 
 def fill_pace(shot, plan: BuildPlan, join: Join, fill) -> float:
