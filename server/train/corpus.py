@@ -76,35 +76,26 @@ def split_ids(directory, split: str) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def clip_actions(directory) -> dict[str, list[str]]:
-    """Clip id -> its actions in order, from the corpus's clips.jsonl (written by
-    `motiongpt data synth`); empty for a corpus without one, such as HumanML3D."""
+def _clip_entries(directory) -> list[dict]:
+    """The entries of the corpus's clips.jsonl (written by `motiongpt data synth`) that
+    list actions; none for a corpus without one, such as HumanML3D."""
     path = Path(directory) / "clips.jsonl"
     if not path.is_file():
-        return {}
-    actions = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            if entry.get("actions"):
-                actions[entry["id"]] = [a["action"] for a in entry["actions"]]
-    return actions
+        return []
+    entries = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return [entry for entry in entries if entry.get("actions")]
+
+
+def clip_actions(directory) -> dict[str, list[str]]:
+    """Clip id -> its actions in order; empty for a corpus without clips.jsonl."""
+    return {entry["id"]: [a["action"] for a in entry["actions"]] for entry in _clip_entries(directory)}
 
 
 def single_actions(directory) -> dict[str, tuple[str, dict]]:
-    """Clip id -> (action, its parameters) for the clips of clips.jsonl that show one
-    action alone; empty for a corpus without one."""
-    path = Path(directory) / "clips.jsonl"
-    if not path.is_file():
-        return {}
-    single = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            if len(entry.get("actions") or []) == 1:
-                action = entry["actions"][0]
-                single[entry["id"]] = (action["action"], action.get("params") or {})
-    return single
+    """Clip id -> (action, its parameters) for the clips that show one action alone;
+    empty for a corpus without clips.jsonl."""
+    return {entry["id"]: (entry["actions"][0]["action"], entry["actions"][0].get("params") or {})
+            for entry in _clip_entries(directory) if len(entry["actions"]) == 1}
 
 
 def load_clips(directory, split: str, min_frames: int = 1, limit: int | None = None,
