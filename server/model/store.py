@@ -55,6 +55,8 @@ def save_model_dir(model: MotionGPT, directory, dtype: torch.dtype = torch.float
         # not from this directory), and the instructions the model was taught.
         config["text_encoder"] = {"name": model.prompt_embedder.encoder.name,
                                   "instructions": model.prompt_embedder.instructions}
+        if model.prompt_embedder.sentence_token:
+            config["text_encoder"]["sentence_token"] = True
     (directory / "config.json").write_text(json.dumps(config, indent=2, default=str))
     model.tokenizer.save_pretrained(str(directory))
     np.save(directory / "mean.npy", model.mean)
@@ -89,6 +91,8 @@ def load_model_dir(directory) -> MotionGPT:
         except TextEncoderMissing as error:
             raise CheckpointError(f"{directory}: {error}") from None
         lm.prompt_projection = PromptEmbedder.projection_for(encoder, lm.config.d_model)
+        if config["text_encoder"].get("sentence_token"):
+            lm.prompt_sentence_projection = PromptEmbedder.projection_for(encoder, lm.config.d_model)
     tensors = load_file(str(_require(directory / "model.safetensors", "the weights file model.safetensors")))
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     load_strict(vae, {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}, "the VQ-VAE")

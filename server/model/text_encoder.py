@@ -9,6 +9,16 @@ where the prompt has text; where the prompt has motion tokens, the T5's own lear
 token embeddings stand, as in MotionGPT. "Leaps into the air" then lands near "jumps"
 although the corpus never wrote "leaps".
 
+With a sentence token (a model's config: `text_encoder.sentence_token`), each text span
+is preceded by one more input: the span's sentence embedding (its token states
+averaged and normalized, which is what all-MiniLM-L6-v2 was trained to make equal for
+paraphrases), through a projection of its own. Token states say which words were used;
+the sentence embedding says what was meant, and it stays near the right action for
+wordings the corpus never had ("launches straight up off the ground" lands beside
+"jumps straight up in place"). In training, a share of caption spans
+(`sentence_only`) is given by its sentence token alone, so the model learns to act on
+it rather than only on the words.
+
 The decoder is unchanged: it writes motion tokens and captions from the model's own
 small vocabulary (captions stay in the corpus's plain English).
 
@@ -105,6 +115,9 @@ class PromptEmbedder:
         self.encoder = encoder
         self.lm = lm
         self.tokenizer = tokenizer
+        # In training only (lm.training): the share of non-instruction text spans given
+        # by their sentence token alone (needs lm.prompt_sentence_projection).
+        self.sentence_only = 0.0
         # Longest first (split_prompt), ties alphabetical: the same order in every packed config.
         self.instructions = sorted({*INSTRUCTIONS.values(), *instructions}, key=lambda text: (-len(text), text))
         self.kept: dict[str, torch.Tensor] = {}  # text span -> token states (float16)
@@ -118,6 +131,23 @@ class PromptEmbedder:
         nn.init.normal_(projection.weight, 0.0, encoder.width ** -0.5)
         nn.init.zeros_(projection.bias)
         return projection
+
+    @property
+    def sentence_token(self) -> bool:
+        return getattr(self.lm, "prompt_sentence_projection", None) is not None
+
+    def add_sentence_token(self) -> None:
+        """Start reading every text span's sentence embedding too, through a fresh
+        projection (a model continued from one without it learns it in training)."""
+        self.lm.prompt_sentence_projection = self.projection_for(self.encoder, self.lm.config.d_model)
+        self.lm.prompt_sentence_projection.to(self.lm.prompt_projection.weight.device)
+
+    @staticmethod
+    def sentence_embedding(states: torch.Tensor) -> torch.Tensor:
+        """all-MiniLM-L6-v2's sentence embedding (mean of the token states, unit length),
+        scaled to the typical size of one token state so one projection init suits both."""
+        mean = states.mean(0)
+        return mean / mean.norm().clamp_min(1e-6) * states.shape[-1] ** 0.5
 
     def remember(self, texts) -> None:
         """Compute and keep the states of `texts` (instructions; in training, every
@@ -137,6 +167,8 @@ class PromptEmbedder:
         split = [split_prompt(p, self.instructions) for p in prompts]
         states = self._states([content for spans in split for kind, content in spans if kind == "text"])
         projection, shared = self.lm.prompt_projection, self.lm.shared
+        sentence = getattr(self.lm, "prompt_sentence_projection", None)
+        dropping = sentence is not None and self.lm.training and self.sentence_only > 0
         device = projection.weight.device
         end = shared(torch.tensor([self.tokenizer.eos_token_id], device=device))
         sequences = []
@@ -144,7 +176,13 @@ class PromptEmbedder:
             parts = []
             for kind, content in spans:
                 if kind == "text":
-                    parts.append(projection(states[content].to(device)))
+                    span = states[content].to(device)
+                    if sentence is not None:
+                        parts.append(sentence(self.sentence_embedding(span))[None])
+                        if (dropping and content not in self.instructions
+                                and float(torch.rand(())) < self.sentence_only):
+                            continue  # the words left out: the sentence token alone
+                    parts.append(projection(span))
                 else:
                     ids = self.tokenizer.convert_tokens_to_ids(re.findall(r"<[^>]+>", content))
                     parts.append(shared(torch.tensor(ids, device=device)))

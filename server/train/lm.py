@@ -58,7 +58,12 @@ DEFAULTS = {
               "mirror_sides": False,
               # Action -> how many times a training clip showing it is seen per epoch
               # (from the corpus's clips.jsonl; a clip takes its most repeated action).
-              "action_repeats": {}},
+              "action_repeats": {},
+              # Read each text span's sentence embedding as one more input (text_encoder.py);
+              # a model continued from one without it gets a fresh projection for it.
+              "sentence_token": False,
+              # The share of caption spans given by the sentence token alone in training.
+              "sentence_only": 0.0},
 }
 
 
@@ -209,6 +214,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     if model_config["text_encoder"] and model.prompt_embedder is None:
         torch.manual_seed(train["seed"])
         model.read_prompts_with(model_config["text_encoder"], instructions=_all_instructions())
+    _read_sentences(model, train)
     # Motions are normalized as the tokenizer was trained, whatever corpus this is.
     step_frames = vae.config.frames_per_token
     clips = [c for c in load_clips(data["dir"], "train", min_frames=step_frames, limit=data["limit"] or None,
@@ -274,6 +280,23 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         log(f"lm: done at step {step}; model in {result}")
     write_digest(lm, out, processes)
     return result
+
+
+def _read_sentences(model: MotionGPT, train: dict) -> None:
+    """train.sentence_token and train.sentence_only, checked and applied."""
+    embedder = model.prompt_embedder
+    share = train["sentence_only"]
+    if not isinstance(share, (int, float)) or not 0 <= share < 1:
+        raise ConfigError(f"train.sentence_only must be a share in [0, 1), got {share!r}")
+    if train["sentence_token"] and embedder is None:
+        raise ConfigError("train.sentence_token needs a model that reads prompts through a text encoder (model.text_encoder)")
+    if train["sentence_token"] and not embedder.sentence_token:
+        torch.manual_seed(train["seed"])
+        embedder.add_sentence_token()
+    if share and not (embedder is not None and embedder.sentence_token):
+        raise ConfigError("train.sentence_only needs the sentence token (train.sentence_token = true)")
+    if embedder is not None:
+        embedder.sentence_only = float(share)
 
 
 def _replace_tokenizer(model: MotionGPT, vq_directory) -> None:
