@@ -81,3 +81,50 @@ def test_a_missing_text_encoder_package_is_one_line(model, tmp_path, monkeypatch
 def test_an_unknown_text_encoder_is_named():
     with pytest.raises(text_encoder.TextEncoderMissing, match="unknown text encoder 'nope'"):
         SentenceEncoder("nope")
+
+
+def test_the_sentence_token_is_one_more_input_per_text_span_and_is_saved(model, tmp_path):
+    reads = MotionGPT.untrained(model.tokenizer, SMALL_VAE, SMALL_T5, name="sentences", text_encoder="all-MiniLM-L6-v2")
+    asked = prompt("text_to_motion", text="a man leaps into the air")
+    words = reads.prompt_inputs([asked])["inputs_embeds"]
+    reads.prompt_embedder.add_sentence_token()
+    both = reads.prompt_inputs([asked])["inputs_embeds"]
+    assert both.shape[1] == words.shape[1] + 2  # the instruction's and the caption's
+    # Each span opens with its sentence embedding through the new projection, then its words.
+    embedder = reads.prompt_embedder
+    states = embedder.encoder.token_states(["a man leaps into the air"])[0]
+    instruction = len(embedder.encoder.tokenizer(INSTRUCTIONS["text_to_motion"]).input_ids)
+    expected = reads.lm.prompt_sentence_projection(embedder.sentence_embedding(states))
+    assert torch.allclose(both[0, instruction + 1], expected, atol=1e-5)
+    assert torch.allclose(both[0, instruction + 2:], words[0, instruction:], atol=1e-5)
+    save_model_dir(reads, tmp_path / "model")
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["text_encoder"]["sentence_token"] is True
+    loaded = load_model_dir(tmp_path / "model")
+    assert loaded.prompt_embedder.sentence_token
+    assert torch.equal(loaded.prompt_inputs([asked])["inputs_embeds"], both)
+
+
+def test_sentence_only_drops_caption_words_in_training_and_never_in_use(model):
+    reads = MotionGPT.untrained(model.tokenizer, SMALL_VAE, SMALL_T5, name="sentences", text_encoder="all-MiniLM-L6-v2")
+    reads.prompt_embedder.add_sentence_token()
+    reads.prompt_embedder.sentence_only = 0.999
+    asked = prompt("text_to_motion", text="a man leaps into the air")
+    instruction = len(reads.prompt_embedder.encoder.tokenizer(INSTRUCTIONS["text_to_motion"]).input_ids)
+    reads.lm.eval()
+    in_use = reads.prompt_inputs([asked])["inputs_embeds"]
+    reads.lm.train()
+    in_training = reads.prompt_inputs([asked])["inputs_embeds"]
+    # Instruction (sentence token + words), the caption's sentence token, the end: its words are gone.
+    assert in_training.shape[1] == 1 + instruction + 1 + 1
+    assert torch.equal(in_training[0, :instruction + 2], in_use[0, :instruction + 2])
+    assert in_use.shape[1] > in_training.shape[1] + 5
+
+
+def test_paraphrases_have_near_sentence_embeddings():
+    """Why the sentence token helps: MiniLM's sentence embedding puts a wording the corpus
+    never used beside the corpus's own, and away from another action's."""
+    encoder = SentenceEncoder("all-MiniLM-L6-v2")
+    texts = ["someone leaps high into the air", "a person jumps up in place", "a person sits down on the floor"]
+    embeddings = torch.stack([text_encoder.PromptEmbedder.sentence_embedding(s) for s in encoder.token_states(texts)])
+    unit = embeddings / embeddings.norm(dim=1, keepdim=True)
+    assert float(unit[0] @ unit[1]) > float(unit[0] @ unit[2]) + 0.1

@@ -19,6 +19,7 @@ from server.model.store import load_model_dir
 from server.train.config import ConfigError
 from server.train.augment import mirrored_caption, mirrored_clip, mirrored_joints, names_a_side
 from server.train.corpus import Clip, CorpusError, load_clips
+from server.model.text_encoder import PromptEmbedder
 from server.train.lm import remember_cached, repeated_indices, train_lm
 from server.train.vq import POSITIONS, fastest_frames, load_vq_dir, losses, train_vq, windows
 from tests.corpus import write_corpus
@@ -325,8 +326,32 @@ def test_second_stage_reads_prompts_through_the_sentence_encoder_and_resumes_exa
     assert isinstance(model.caption(motions[0]), str)
 
 
+
+def test_a_stage_can_add_the_sentence_token_and_trains_it(corpus, vq_run, tmp_path):
+    """train.sentence_token gives a continued model the sentence token (a fresh
+    projection that training moves); train.sentence_only needs it and is a share."""
+    first = train_lm(LM_TINY, tmp_path / "first", [f"data.dir='{corpus}'", f"model.vq='{vq_run / 'vq'}'"],
+                     log=lambda line: None)
+    settings = [f"data.dir='{corpus}'", f"model.init='{first}'", "model.text_encoder='all-MiniLM-L6-v2'",
+                "train.quote=0.0"]
+    with pytest.raises(ConfigError, match="needs the sentence token"):
+        train_lm(LM_TINY, tmp_path / "refused", settings + ["train.sentence_only=0.3"], log=lambda line: None)
+    with pytest.raises(ConfigError, match=r"share in \[0, 1\)"):
+        train_lm(LM_TINY, tmp_path / "refused2", settings + ["train.sentence_token=true", "train.sentence_only=1.5"],
+                 log=lambda line: None)
+    run = train_lm(LM_TINY, tmp_path / "sentences", settings + ["train.sentence_token=true", "train.sentence_only=0.5"],
+                   log=lambda line: None)
+    model = load_model_dir(run)
+    assert model.prompt_embedder.sentence_token
+    torch.manual_seed(0)  # the fresh projection the stage started from
+    fresh = PromptEmbedder.projection_for(model.prompt_embedder.encoder, model.lm.config.d_model)
+    assert not torch.allclose(model.lm.prompt_sentence_projection.weight, fresh.weight)
+    motions = model.generate("someone leaps into the air", frames=16, seed=0)
+    assert motions[0].shape == (16, 22, 3) and np.all(np.isfinite(motions[0]))
+
+
 def test_caption_states_of_an_earlier_stage_are_reused_for_a_new_set_of_texts(tmp_path):
-    from server.model.text_encoder import PromptEmbedder, SentenceEncoder
+    from server.model.text_encoder import SentenceEncoder
 
     encoder = SentenceEncoder("all-MiniLM-L6-v2")
     computed = []
