@@ -378,10 +378,9 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
             jobs.cancel(job.id, reason="the client waiting for it went away")
         return job_response(job)
 
-    def sampling(request: api.SamplingOptions):
-        from .model.motiongpt import Sampling
-
-        return Sampling(greedy=request.greedy, top_k=request.top_k, temperature=float(request.temperature))
+    def sampling(request: api.SamplingOptions, model):
+        """What the request chose, the model's own defaults for the rest."""
+        return model.default_sampling.with_choices(request.top_k, request.temperature, request.greedy)
 
     task_responses = {**api.REFUSALS, **api.BODY_REFUSALS}
 
@@ -412,7 +411,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
         expected = (body.frames or 196) // FRAMES_PER_TOKEN * body.samples
 
         def work(tick):
-            motions = model.generate(body.text, body.frames, body.samples, body.seed, sampling(body), tick)
+            motions = model.generate(body.text, body.frames, body.samples, body.seed, sampling(body, model), tick)
             return {"motions": [_wire(m) for m in motions]}
 
         return await submit(Job("generate", work, expected, body.frames), wait, request)
@@ -438,7 +437,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
         positions = await positions_of(body.motion)
 
         def work(tick):
-            joints = model.predict(positions, body.frames, body.text, body.seed, sampling(body), tick)
+            joints = model.predict(positions, body.frames, body.text, body.seed, sampling(body, model), tick)
             return {"motions": [_wire(joints)]}
 
         return await submit(Job("predict", work, body.frames // FRAMES_PER_TOKEN, body.frames), wait, request)
@@ -453,7 +452,7 @@ def create_app(load_model, token: str | None = None, max_queued: int = 16, keep_
 
         def work(tick):
             joints = model.inbetween(positions, body.mask_start, body.mask_end, body.text, body.seed,
-                                     sampling(body), tick)
+                                     sampling(body, model), tick)
             return {"motions": [_wire(joints)]}
 
         return await submit(Job("inbetween", work, len(positions) // FRAMES_PER_TOKEN, body.mask_end - body.mask_start),

@@ -73,10 +73,9 @@ def _load_model(args):
     return model
 
 
-def _sampling(args):
-    from server.model.motiongpt import Sampling
-
-    return Sampling(greedy=args.greedy, top_k=args.top_k, temperature=args.temperature)
+def _sampling(args, model):
+    """What the command line chose, the model's own defaults for the rest."""
+    return model.default_sampling.with_choices(args.top_k, args.temperature, args.greedy)
 
 
 def _read_input_motion(args):
@@ -114,7 +113,7 @@ def _info(args) -> None:
 
 def _generate(args) -> None:
     model = _load_model(args)
-    motions = model.generate(args.text, frames=args.frames, samples=args.samples, seed=args.seed, sampling=_sampling(args))
+    motions = model.generate(args.text, frames=args.frames, samples=args.samples, seed=args.seed, sampling=_sampling(args, model))
     _write_outputs(args, motions)
 
 
@@ -126,14 +125,14 @@ def _caption(args) -> None:
 def _predict(args) -> None:
     model = _load_model(args)
     motion = _read_input_motion(args)
-    _write_outputs(args, [model.predict(motion.positions, args.frames, text=args.text, seed=args.seed, sampling=_sampling(args))])
+    _write_outputs(args, [model.predict(motion.positions, args.frames, text=args.text, seed=args.seed, sampling=_sampling(args, model))])
 
 
 def _inbetween(args) -> None:
     model = _load_model(args)
     motion = _read_input_motion(args)
     filled = model.inbetween(motion.positions, args.mask_start, args.mask_end, text=args.text, seed=args.seed,
-                             sampling=_sampling(args))
+                             sampling=_sampling(args, model))
     _write_outputs(args, [filled])
 
 
@@ -191,8 +190,9 @@ def _add_model_options(parser) -> None:
 def _add_sampling_options(parser) -> None:
     group = parser.add_argument_group("sampling")
     group.add_argument("--seed", type=int, default=0, help="same seed, same result (default 0)")
-    group.add_argument("--top-k", type=int, default=50, help="sample among the k most likely tokens (default 50)")
-    group.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    group.add_argument("--top-k", type=int, help="sample among the k most likely tokens (default: the model's own, 50)")
+    group.add_argument("--temperature", type=float,
+                       help="sampling temperature (default: the model's own, 0.7 for the embedded model, 1.0 for the release)")
     group.add_argument("--greedy", action="store_true", help="always take the most likely token")
     group.add_argument("--decoding", choices=DECODING_CHOICES, default="auto", help=DECODING_HELP)
 

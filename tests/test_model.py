@@ -171,6 +171,38 @@ def test_model_directory_problems_are_named(model_dir, tmp_path):
         load_model_dir(tmp_path / "absent")
 
 
+
+def test_a_model_directory_records_its_own_sampling(model_dir, tmp_path):
+    """A model's config may recommend its sampling (the embedded model: temperature 0.7);
+    what a caller leaves unchosen comes from it, and a bad entry is one clear error."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    assert "sampling" not in config  # the defaults are not written
+    config["sampling"] = {"top_k": 5, "temperature": 0.2}
+    (copy / "config.json").write_text(json.dumps(config))
+    recommended = load_model_dir(copy)
+    assert recommended.default_sampling == Sampling(top_k=5, temperature=0.2)
+    asked = [recommended.generate("a person jumps", frames=40, seed=s)[0] for s in range(3)]
+    chosen = [recommended.generate("a person jumps", frames=40, seed=s, sampling=Sampling(top_k=5, temperature=0.2))[0]
+              for s in range(3)]
+    plain = [recommended.generate("a person jumps", frames=40, seed=s, sampling=Sampling())[0] for s in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(asked, chosen))
+    assert not all(np.array_equal(a, b) for a, b in zip(asked, plain))
+    assert recommended.default_sampling.with_choices(temperature=1.5) == Sampling(top_k=5, temperature=1.5)
+    assert recommended.default_sampling.with_choices(greedy=True).greedy
+    save_model_dir(recommended, tmp_path / "again")  # kept through a save (pack, training stages)
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["sampling"] == {"top_k": 5, "temperature": 0.2}
+    for bad, named in (({"temperature": 0}, "temperature must be positive"), ({"top_k": 0}, "top_k"),
+                       ({"temprature": 0.7}, "unknown settings temprature")):
+        config["sampling"] = bad
+        (copy / "config.json").write_text(json.dumps(config))
+        with pytest.raises(CheckpointError, match=named) as error:
+            load_model_dir(copy)
+        assert "\n" not in str(error.value) and "sampling" in str(error.value)
+
 # --- tasks ------------------------------------------------------------------------------
 
 def test_generate_lengths_seeds_and_samples(model):

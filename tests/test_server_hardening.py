@@ -191,7 +191,9 @@ def test_the_schema_documents_answers_limits_and_results(server):
     assert schemas["InbetweenMotion"]["properties"]["positions"]["minItems"] == MIN_INBETWEEN_FRAMES
     assert "20 fps" in positions["description"]
     assert len(schemas["MotionIn"]["properties"]["joint_names"]["const"]) == 22
-    assert schemas["Sampling" if "Sampling" in schemas else "GenerateRequest"]["properties"]["temperature"]["minimum"] == 1e-3
+    temperature = schemas["Sampling" if "Sampling" in schemas else "GenerateRequest"]["properties"]["temperature"]
+    assert [option.get("minimum") for option in temperature["anyOf"]] == [1e-3, None]  # or null: the model's own
+    assert "the model's own" in temperature["description"]
     assert schemas["GenerateRequest"]["properties"]["greedy"]["type"] == "boolean"
     motions = schemas["JobResult"]["properties"]["motions"]["anyOf"][0]
     assert motions["items"] == {"$ref": "#/components/schemas/MotionOut"}

@@ -18,7 +18,7 @@ import numpy as np
 from retarget.skeleton import JOINT_INDEX as J
 
 SECONDS = 4.0
-SEEDS = (0, 1, 2)
+SEEDS = tuple(range(10))  # 3 seeds moved a model's pass rate by 4 points between draws
 
 
 @dataclass(frozen=True)

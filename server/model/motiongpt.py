@@ -46,6 +46,12 @@ class Sampling:
     top_k: int = 50
     temperature: float = 1.0
 
+    def with_choices(self, top_k: int | None = None, temperature: float | None = None,
+                     greedy: bool = False) -> "Sampling":
+        """These defaults with what a request chose (None: not chosen)."""
+        return Sampling(greedy=greedy or self.greedy, top_k=self.top_k if top_k is None else top_k,
+                        temperature=self.temperature if temperature is None else float(temperature))
+
     def validate(self):
         if self.top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {self.top_k}")
@@ -173,6 +179,10 @@ class MotionGPT:
         self.prompt_embedder = prompt_embedder
         # How this model is asked: the project's contract (None) or the release's.
         self.contract = contract if isinstance(contract, ModelContract) else model_contract(contract)
+        # What a request that does not choose gets (a model's config may record its own:
+        # the embedded model samples at temperature 0.7, where its motions follow prompts
+        # more often; MotionGPT's release keeps Hugging Face's 1.0).
+        self.default_sampling = Sampling()
         if vae.config.frames_per_token != FRAMES_PER_TOKEN:
             raise ValueError(f"the motion tokenizer covers {vae.config.frames_per_token} frames per token; the server "
                              f"and the extension plan with {FRAMES_PER_TOKEN} (retarget.contract)")
@@ -333,7 +343,7 @@ class MotionGPT:
         rounded down to whole tokens (4 frames); None lets the model decide.
         `should_stop()` is asked before every token (cancellation and progress)."""
         text = _validate_text(text)
-        sampling = sampling or Sampling()
+        sampling = sampling or self.default_sampling
         sampling.validate()
         length = None if frames is None else self._tokens_for_frames(frames)
         if not 1 <= samples <= 16:
@@ -368,7 +378,7 @@ class MotionGPT:
         """Motion -> the same motion followed by `frames` more frames (T + frames', 22, 3);
         the given frames come back unchanged."""
         positions = validate_positions(joints)
-        sampling = sampling or Sampling()
+        sampling = sampling or self.default_sampling
         sampling.validate()
         features, frame = self._features_of(positions)
         # Tokens cover whole 4-frame steps; drop the oldest frames, keep the newest.
@@ -422,7 +432,7 @@ class MotionGPT:
         if not 0 < mask_start < mask_end < len(positions):
             raise ValueError(f"the mask [{mask_start}, {mask_end}) must lie inside the motion's frames "
                              f"1..{len(positions) - 1} with known frames on both sides")
-        sampling = sampling or Sampling()
+        sampling = sampling or self.default_sampling
         sampling.validate()
         features, frame = self._features_of(positions)
         step = self.frames_per_token

@@ -28,7 +28,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 from retarget.contract import OFFICIAL_CONTRACT, model_contract
 
 from .checkpoint import CheckpointError, load_strict, read_lightning_state_dict, split_official_state_dict
-from .motiongpt import MotionGPT
+from .motiongpt import MotionGPT, Sampling
 from .text_encoder import PromptEmbedder, SentenceEncoder, TextEncoderMissing
 from .tokenizer import load_tokenizer
 from .vqvae import VQVAE, VQVAEConfig
@@ -57,6 +57,8 @@ def save_model_dir(model: MotionGPT, directory, dtype: torch.dtype = torch.float
                                   "instructions": model.prompt_embedder.instructions}
         if model.prompt_embedder.sentence_token:
             config["text_encoder"]["sentence_token"] = True
+    if model.default_sampling != Sampling():
+        config["sampling"] = {"top_k": model.default_sampling.top_k, "temperature": model.default_sampling.temperature}
     (directory / "config.json").write_text(json.dumps(config, indent=2, default=str))
     model.tokenizer.save_pretrained(str(directory))
     np.save(directory / "mean.npy", model.mean)
@@ -68,6 +70,19 @@ def _require(path: Path, what: str) -> Path:
     if not path.exists():
         raise CheckpointError(f"{path}: {what} is missing")
     return path
+
+
+def _recorded_sampling(directory: Path, recorded: dict) -> Sampling:
+    """The sampling a model's config recommends (top_k, temperature), checked."""
+    unknown = set(recorded) - {"top_k", "temperature"}
+    sampling = Sampling(top_k=recorded.get("top_k", 50), temperature=recorded.get("temperature", 1.0))
+    try:
+        if unknown:
+            raise ValueError(f"unknown settings {', '.join(sorted(unknown))}")
+        sampling.validate()
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{directory}: config.json's sampling: {error}") from None
+    return sampling
 
 
 def load_model_dir(directory) -> MotionGPT:
@@ -107,6 +122,7 @@ def load_model_dir(directory) -> MotionGPT:
     mean = np.load(_require(directory / "mean.npy", "mean.npy"))
     std = np.load(_require(directory / "std.npy", "std.npy"))
     model = MotionGPT(vae, lm, tokenizer, mean, std, name=config.get("name", directory.name), contract=contract)
+    model.default_sampling = _recorded_sampling(directory, config.get("sampling") or {})
     if encoder is not None:
         model.prompt_embedder = PromptEmbedder(encoder, lm, tokenizer, config["text_encoder"].get("instructions", ()))
     return model
