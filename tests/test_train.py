@@ -136,6 +136,18 @@ def test_decoder_only_keeps_every_code_and_trains_the_limbs(corpus, vq_run, tmp_
     assert "limbs" in rows(tmp_path / "decoder")[0]
 
 
+
+def test_vq_action_repeats_draw_more_windows_of_named_actions(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", actions=True)
+    lines = []
+    train_vq(VQ_TINY, tmp_path / "plain", [f"data.dir='{corpus}'", "train.steps=2"], log=lines.append)
+    train_vq(VQ_TINY, tmp_path / "kicks", [f"data.dir='{corpus}'", "train.steps=2", "train.action_repeats={kick = 3}"],
+             log=lines.append)
+    plain, kicks = (int(line.split()[1]) for line in lines if "training clips" in line)
+    assert kicks == plain + 2 * 3  # the train split's kicks (clips 5, 11, 17) twice more
+    with pytest.raises(ConfigError, match="does not have: kik"):
+        train_vq(VQ_TINY, tmp_path / "typo", [f"data.dir='{corpus}'", "train.action_repeats={kik = 3}"], log=lines.append)
+
 def test_limb_loss_sees_a_kick_the_whole_pose_hides():
     truth = torch.zeros(1, 64, 263)
     foot = POSITIONS.start + 3 * (LIMB_ENDS[1] - 1) + 1  # the right foot's height

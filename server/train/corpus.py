@@ -11,12 +11,15 @@ part of its clip and becomes a clip of its own; 0#0 means the whole clip.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from retarget.humanml3d import FEATURE_SIZE, FPS
+
+from .config import ConfigError
 
 SPLITS = ("train", "val", "test")
 MOCAP_PREFIX = "cmu"  # clip ids of real motion capture in the corpus (server/data/synth.py)
@@ -96,6 +99,24 @@ def single_actions(directory) -> dict[str, tuple[str, dict]]:
     empty for a corpus without clips.jsonl."""
     return {entry["id"]: (entry["actions"][0]["action"], entry["actions"][0].get("params") or {})
             for entry in _clip_entries(directory) if len(entry["actions"]) == 1}
+
+
+def repeated_indices(clips: list[Clip], actions: dict[str, list[str]], repeats: dict) -> list[int]:
+    """Each clip's index, as many times as its most repeated action asks (once when no
+    action of it is named in `repeats`): rare or hard actions seen more often per epoch.
+    A caption segment (NAME#...), retimed (NAME@...) or mirrored (NAME~...) clip is its clip's."""
+    if not isinstance(repeats, dict) or not all(isinstance(n, int) and n >= 1 for n in repeats.values()):
+        raise ConfigError(f"train.action_repeats must map actions to whole numbers of at least 1, got {repeats!r}")
+    if repeats and not actions:
+        raise ConfigError("train.action_repeats needs the corpus's clips.jsonl (written by `motiongpt data synth`)")
+    unknown = set(repeats) - {a for named in actions.values() for a in named}
+    if unknown:
+        raise ConfigError(f"train.action_repeats names actions the corpus does not have: {', '.join(sorted(unknown))}")
+    order = []
+    for index, clip in enumerate(clips):
+        named = actions.get(re.split(r"[#@~]", clip.name)[0], [])
+        order += [index] * max((repeats.get(a, 1) for a in named), default=1)
+    return order
 
 
 def load_clips(directory, split: str, min_frames: int = 1, limit: int | None = None,

@@ -26,7 +26,7 @@ from server.model.tokenizer import load_tokenizer, train_tokenizer
 
 from .config import TRAIN_DEFAULTS, ConfigError
 from .augment import mirrored_clip, names_a_side, retimed_clip
-from .corpus import MOCAP_PREFIX, Clip, clip_actions, load_clips
+from .corpus import MOCAP_PREFIX, Clip, clip_actions, load_clips, repeated_indices
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
                    write_digest)
 from .examples import INSTRUCTION_CHOICES, make_example
@@ -154,24 +154,6 @@ def build_examples(coded, clips, indices, seed: int, epoch: int, codebook_size: 
         prompts.append(prompt)
         answers.append(answer)
     return prompts, answers
-
-
-def repeated_indices(clips: list[Clip], actions: dict[str, list[str]], repeats: dict) -> list[int]:
-    """Each clip's index, as many times as its most repeated action asks (once when no
-    action of it is named in `repeats`): rare or hard actions seen more often per epoch.
-    A caption segment (NAME#...), retimed (NAME@...) or mirrored (NAME~...) clip is its clip's."""
-    if not isinstance(repeats, dict) or not all(isinstance(n, int) and n >= 1 for n in repeats.values()):
-        raise ConfigError(f"train.action_repeats must map actions to whole numbers of at least 1, got {repeats!r}")
-    if repeats and not actions:
-        raise ConfigError("train.action_repeats needs the corpus's clips.jsonl (written by `motiongpt data synth`)")
-    unknown = set(repeats) - {a for named in actions.values() for a in named}
-    if unknown:
-        raise ConfigError(f"train.action_repeats names actions the corpus does not have: {', '.join(sorted(unknown))}")
-    order = []
-    for index, clip in enumerate(clips):
-        named = actions.get(re.split(r"[#@~]", clip.name)[0], [])
-        order += [index] * max((repeats.get(a, 1) for a in named), default=1)
-    return order
 
 
 def encode_batch(model: MotionGPT, prompts, answers, device):

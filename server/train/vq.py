@@ -36,7 +36,7 @@ from retarget.skeleton import LIMB_ENDS
 from server.model.vqvae import VQVAE, VQVAEConfig
 
 from .config import TRAIN_DEFAULTS
-from .corpus import Clip, load_clips, read_statistics
+from .corpus import Clip, clip_actions, load_clips, read_statistics, repeated_indices
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
                    write_digest)
 
@@ -49,7 +49,10 @@ DEFAULTS = {
     "model": {**{f.name: f.default for f in fields(VQVAEConfig)}, "init": ""},
     "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "root_weight": 0.0,
               "peak_share": 0.0, "limb_weight": 0.0, "decoder_only": False, "ema_decay": 0.99,
-              "dead_share": 0.125, "validation_clips": 64},
+              "dead_share": 0.125, "validation_clips": 64,
+              # Action -> how many times a clip showing it gives a window per epoch (as for the
+              # language model): a brief, rare movement such as a punch's strike gets codes of its own.
+              "action_repeats": {}},
 }
 
 
@@ -259,6 +262,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         for parameter in vae.encoder.parameters():
             parameter.requires_grad_(False)
     clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None, statistics=(mean, std))
+    clips = [clips[i] for i in repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])]
     peaks = fastest_frames(clips, mean, std) if train["peak_share"] else None
     model = processes.wrap(Autoencoding(vae))
     optimizer = ScheduledOptimizer(vae.parameters(), train)
