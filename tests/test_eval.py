@@ -142,3 +142,14 @@ def test_the_shipped_evaluator_matches_motions_to_their_words(monkeypatch):
                                  for action in ("walk", "kick", "squat")])
     distances = np.linalg.norm(motions[:, None] - texts[None], axis=-1)
     assert distances.argmin(axis=1).tolist() == [0, 1, 2]
+
+
+def test_the_dev_prompts_are_apart_from_the_reported_ones():
+    """Checkpoints are chosen on DEV_PROMPTS so that PROMPTS stays for reporting: no text in
+    both, every check known, every sided prompt names its side."""
+    from server.eval.prompts import CHECKS, DEV_PROMPTS, PROMPTS
+
+    assert not {p.text for p in DEV_PROMPTS} & {p.text for p in PROMPTS}
+    for p in DEV_PROMPTS + PROMPTS:
+        assert p.check in CHECKS
+        assert p.side is None or p.side in p.text
