@@ -177,6 +177,21 @@ def test_resumed_run_continues_exactly_where_it_stopped(corpus, tmp_path):
     assert digest(tmp_path / "stopped") == digest(tmp_path / "straight")
 
 
+
+def test_stop_at_keeps_the_schedule_and_resumes_to_the_end(corpus, tmp_path):
+    """train.stop_at writes the result mid-schedule (a stage kept at an earlier step);
+    the cosine rate is the full run's, and the same run resumes to the same bits."""
+    settings = [f"data.dir='{corpus}'"]
+    train_vq(VQ_TINY, tmp_path / "straight", settings, log=lambda line: None)
+    train_vq(VQ_TINY, tmp_path / "stopped", settings + ["train.stop_at=4"], log=lambda line: None)
+    assert [r["step"] for r in rows(tmp_path / "stopped")] == ["2", "4"]
+    assert (tmp_path / "stopped" / "vq" / "vae.safetensors").is_file()  # the result at step 4
+    assert [r["lr"] for r in rows(tmp_path / "stopped")] == [r["lr"] for r in rows(tmp_path / "straight")][:2]
+    train_vq(VQ_TINY, tmp_path / "stopped", settings, log=lambda line: None)
+    assert digest(tmp_path / "stopped") == digest(tmp_path / "straight")
+    with pytest.raises(ConfigError, match="train.stop_at"):
+        train_vq(VQ_TINY, tmp_path / "bad", settings + ["train.stop_at=-1"], log=lambda line: None)
+
 def test_run_directory_refuses_another_configuration(corpus, tmp_path):
     train_vq(VQ_TINY, tmp_path / "run", [f"data.dir='{corpus}'", "train.steps=2"], log=lambda line: None)
     with pytest.raises(ConfigError, match="model.width"):

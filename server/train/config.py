@@ -26,6 +26,9 @@ TRAIN_DEFAULTS = {
     "grad_clip": 1.0,
     "log_every": 10,
     "checkpoint_every": 200,
+    # Stop after this step (0: at `steps`) and write the result there; the rate still
+    # follows the schedule of `steps`, so the same run resumes to its end without it.
+    "stop_at": 0,
     "seed": 0,
     "threads": 0,  # torch threads per process; 0 = the cores this process may use / processes
 }
@@ -84,7 +87,7 @@ def save_config(config: dict, path) -> None:
 def same_run(saved: dict, current: dict) -> list[str]:
     """Keys whose values differ between a saved run and this one, ignoring the ones a
     resumed run may change (more steps, logging, checkpoint interval, threads)."""
-    free = {"steps", "log_every", "checkpoint_every", "threads"}
+    free = {"steps", "stop_at", "log_every", "checkpoint_every", "threads"}
     differ = []
     for section, values in current.items():
         for key, value in values.items():

@@ -323,14 +323,18 @@ class StepResult:
 def train_steps(stage: str, run: "RunDirectory", state: dict, processes: Processes, train: dict,
                 schedule: BatchSchedule, step: int, compute: Callable[[int, list[int]], StepResult], log,
                 at_checkpoint: Callable[[], dict] = dict) -> int:
-    """The loop every stage runs, from `step` to train["steps"]: `compute(epoch, indices)`
+    """The loop every stage runs, from `step` to train["steps"] (or train["stop_at"]): `compute(epoch, indices)`
     gives a batch's loss, state["optimizer"] steps, the averaged losses are logged every
     log_every steps and a checkpoint (with `at_checkpoint()`'s values, e.g. a validation
     loss) is saved every checkpoint_every steps and at the end. Random draws are seeded
     per step (seed_step), so a resumed run continues exactly. Returns the last step."""
     optimizer = state["optimizer"]
+    stop = train["stop_at"]
+    if not isinstance(stop, int) or isinstance(stop, bool) or stop < 0:
+        raise ConfigError(f"train.stop_at must be a step (0: at train.steps), got {stop!r}")
+    end = min(stop or train["steps"], train["steps"])
     totals, seen = {}, 0
-    while step < train["steps"]:
+    while step < end:
         epoch, indices = schedule.at(step)
         seed_step(train["seed"], processes.rank, step)
         result = compute(epoch, indices)
@@ -341,10 +345,10 @@ def train_steps(stage: str, run: "RunDirectory", state: dict, processes: Process
             totals[name] = totals.get(name, 0.0) + float(value)
         seen += 1
         values = {}
-        if step % train["log_every"] == 0 or step == train["steps"]:
+        if step % train["log_every"] == 0 or step == end:
             values = {**mean_over_processes(totals, seen, processes), **as_is}
             totals, seen = {}, 0
-        if step % train["checkpoint_every"] == 0 or step == train["steps"]:
+        if step % train["checkpoint_every"] == 0 or step == end:
             values.update(at_checkpoint())
             run.save(step, state)
         if values:
