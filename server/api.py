@@ -104,11 +104,12 @@ InbetweenMotion.__doc__ = InbetweenMotion.__doc__.format(MIN_INBETWEEN_FRAMES=MI
 
 class SamplingOptions(Strict):
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="same seed, same result")
-    top_k: StrictInt | None = Field(None, ge=1, le=1000, description="sample among the k most likely tokens; "
-                                                                    "null: the model's own (50)")
-    temperature: float | None = Field(None, ge=MIN_TEMPERATURE, le=100,
-                                      description=f"sampling temperature, {MIN_TEMPERATURE:g} to 100; null: the "
-                                                  "model's own (0.7 for the embedded model, 1.0 for MotionGPT's release)")
+    # The bounds sit on the number inside the Optional, so the schema states them too.
+    top_k: Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole_number)] | None = Field(
+        None, description="sample among the k most likely tokens; null: the model's own (50)")
+    temperature: Annotated[float, Field(ge=MIN_TEMPERATURE, le=100)] | None = Field(
+        None, description=f"sampling temperature, {MIN_TEMPERATURE:g} to 100; null: the model's own (0.7 for the "
+                          "embedded model, 1.0 for MotionGPT's release)")
     greedy: StrictBool = Field(False, description="always take the most likely token (ignores top_k and temperature)")
 
 

@@ -239,7 +239,9 @@ def raw_request(server, method, path, body: bytes = b"", headers=None) -> socket
 def test_a_job_whose_waiting_client_left_is_cancelled(server):
     body = json.dumps({"text": "a person runs in circles", "frames": 400, "samples": 8, "seed": 7}).encode()
     connection = raw_request(server, "POST", "/v1/generate?wait=true", body)
-    time.sleep(1.0)  # the job is running (8 x 100 tokens take several seconds), its id known to nobody
+    # The job is queued or running (8 x 100 tokens once ended inside a 1 s wait on a fast,
+    # idle machine), its id known to nobody.
+    time.sleep(0.3)
     connection.close()
     line = server.wait_for_output(r"job \w+ task=generate frames=400 state=cancelled .*the client waiting for it went away",
                                   timeout=15)

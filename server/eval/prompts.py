@@ -79,15 +79,15 @@ PROMPTS = [
 # stays the set results are reported on. Written in people's words too, none of them a
 # template's or one of PROMPTS' (stage 2.7 was chosen with both: see the README).
 DEV_PROMPTS = [
-    Prompt("a person jumps up vertically on the spot", "jump_up"),
+    Prompt("a person does a vertical jump on the spot", "jump_up"),
     Prompt("someone does a big vertical leap", "jump_up"),
     Prompt("a girl bunny hops in place", "jump_up"),
     Prompt("a man hops sideways to his right", "jump_side", "right"),
-    Prompt("a person leaps across to the left side", "jump_side", "left"),
+    Prompt("someone makes a sideways leap to the left", "jump_side", "left"),
     Prompt("someone reverses, walking back the way they faced", "walk_backward"),
     Prompt("a woman retreats a couple of steps", "walk_backward"),
     Prompt("the man hops back", "jump_backward"),
-    Prompt("a lady strolls ahead casually", "walk_forward"),
+    Prompt("a lady ambles ahead casually", "walk_forward"),
     Prompt("a guy sprints as fast as he can", "run"),
     Prompt("a person throws a jab with the right hand", "punch", "right"),
     Prompt("a man throws a straight punch with his left", "punch", "left"),
