@@ -17,7 +17,8 @@ the sentence embedding says what was meant, and it stays near the right action f
 wordings the corpus never had ("launches straight up off the ground" lands beside
 "jumps straight up in place"). In training, a share of caption spans
 (`sentence_only`) is given by its sentence token alone, so the model learns to act on
-it rather than only on the words.
+it rather than only on the words. A trial stage with it (README, stage 2.7) did not pass
+more prompts than without, so the embedded model does not use it.
 
 The decoder is unchanged: it writes motion tokens and captions from the model's own
 small vocabulary (captions stay in the corpus's plain English).
