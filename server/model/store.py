@@ -17,7 +17,7 @@ release, converted or not); a directory without the field is the project's.
 """
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +75,10 @@ def _require(path: Path, what: str) -> Path:
 def _recorded_sampling(directory: Path, recorded: dict) -> Sampling:
     """The sampling a model's config recommends (top_k, temperature), checked."""
     unknown = set(recorded) - {"top_k", "temperature"}
-    sampling = Sampling(top_k=recorded.get("top_k", 50), temperature=recorded.get("temperature", 1.0))
     try:
         if unknown:
             raise ValueError(f"unknown settings {', '.join(sorted(unknown))}")
+        sampling = replace(Sampling(), **recorded)  # unset settings keep Sampling's own defaults
         sampling.validate()
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{directory}: config.json's sampling: {error}") from None

@@ -262,8 +262,10 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         for parameter in vae.encoder.parameters():
             parameter.requires_grad_(False)
     clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None, statistics=(mean, std))
-    clips = [clips[i] for i in repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])]
-    peaks = fastest_frames(clips, mean, std) if train["peak_share"] else None
+    order = repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])
+    # Each distinct clip's fastest frame once; a repeated clip shares its original's.
+    peaks = fastest_frames(clips, mean, std)[order] if train["peak_share"] else None
+    clips = [clips[i] for i in order]
     model = processes.wrap(Autoencoding(vae))
     optimizer = ScheduledOptimizer(vae.parameters(), train)
     codebook = EMACodebook(vae.quantizer.codebook, train["ema_decay"], train["dead_share"], processes)
