@@ -2,17 +2,23 @@
 joints standing on HumanML3D's floor, at a human size, with rigid bones; every segment
 lies inside its trial with captions; the corpus gets training and held-out test clips."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from retarget.humanml3d import FPS
 from retarget.skeleton import JOINT_COUNT, JOINT_INDEX, bone_lengths_of
-from server.data.cmu import ASF_TO_SMPL, FOLDER, convert_asf_amc, corpus_items, on_floor, trials
+from server.data.cmu import ASF_TO_SMPL, CC_TO_SMPL, FOLDER, convert_asf_amc, convert_cc_bvh, corpus_items, on_floor, trials
 
 TRIALS = trials()
 # Ankle up to the head joint along the bones: the head joint's height over the ankle
 # when the body stands straight.
 STANDING_CHAIN = ("left_ankle", "left_knee", "left_hip", "pelvis", "spine1", "spine2", "spine3", "neck", "head")
+# Character Creator's rig has five spine joints (Hip, Waist, Spine01, Spine02, the neck)
+# that do not sit where SMPL's do: the SMPL points placed between them (CC_TO_SMPL) lie on
+# different CC bones, so these bones stretch a little as the back bends.
+CC_SPINE_BONES = [JOINT_INDEX[name] for name in ("spine1", "spine2", "neck")]
 
 
 def _load(trial):
@@ -24,6 +30,9 @@ def test_the_corpus_holds_the_cmu_subjects_trials():
     assert {f"01_{n:02d}" for n in range(1, 15)} <= names
     assert {f"02_{n:02d}" for n in range(1, 11)} <= names
     assert {"03_01", "03_02", "03_03", "03_04", "05_06"} <= names
+    # Subjects 5-7 from the Character Creator conversions (006_13 is missing there).
+    assert {f"05_{n:02d}" for n in range(1, 21)} | {f"06_{n:02d}" for n in range(1, 16) if n != 13} <= names
+    assert {f"07_{n:02d}" for n in range(1, 13)} <= names
     assert len({t["file"] for t in TRIALS}) == len(TRIALS)
     assert sum((FOLDER / t["file"]).stat().st_size for t in TRIALS) < 15e6
     splits = [t["split"] for t in TRIALS]
@@ -39,7 +48,11 @@ def test_every_trial_is_smpl22_on_the_floor_at_human_size(trial):
     assert np.isfinite(joints).all()
     assert abs(joints[..., 1].min()) < 0.01  # the lowest joint of the clip is on the floor
     # Rigid bones (float16 rounding moves a joint by at most 1 mm).
-    assert np.ptp(bone_lengths_of(joints), axis=0).max() < 0.005
+    stretch = np.ptp(bone_lengths_of(joints), axis=0)
+    if "convert_cc_bvh" in trial["source"]:
+        assert stretch[CC_SPINE_BONES].max() < 0.025
+        stretch[CC_SPINE_BONES] = 0.0
+    assert stretch.max() < 0.005
     chain = [JOINT_INDEX[name] for name in STANDING_CHAIN]
     along_bones = np.linalg.norm(np.diff(joints[:, chain], axis=1), axis=-1).sum(axis=1).mean()
     lowest_ankle = joints[:, [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]], 1].min(axis=1)
@@ -86,6 +99,24 @@ def test_segments_labelled_as_actions_show_them():
         forward = np.stack([-hips[:, 2], hips[:, 0]], axis=-1)  # the hip line turned 90 degrees
         step = joints[-1, 0, [0, 2]] - joints[0, 0, [0, 2]]
         assert np.linalg.norm(step) > 2.0 and (forward @ step > 0).all()
+    for trial in TRIALS:
+        joints = _load(trial).astype(np.float64)
+        for segment in trial["segments"]:
+            part = joints[int(segment["start"] * FPS):int(segment["end"] * FPS)]
+            text = " ".join(segment["captions"])
+            # The dribbling hand named is the one that bounces (moves up and down) more.
+            bounce = {side: np.std(np.diff(part[:, JOINT_INDEX[f"{side}_wrist"], 1])) for side in ("left", "right")}
+            for side, other in (("left", "right"), ("right", "left")):
+                if segment["action"] == "dribble" and f"{side} hand" in text:
+                    assert bounce[side] > 2 * bounce[other], (trial["trial"], segment["captions"][0])
+            # A turn or spin named to one side turns more than 90 degrees that way from the
+            # segment's start (seen from above, the hip line turning from +X towards -Z is a
+            # turn to the left; 02_08's sword swings turn right and back again and again).
+            hips = part[:, JOINT_INDEX["left_hip"]] - part[:, JOINT_INDEX["right_hip"]]
+            turned = np.degrees(np.unwrap(np.arctan2(hips[:, 2], hips[:, 0])))
+            for side, sign in (("left", -1), ("right", 1)):
+                if any(("turn" in c or "spin" in c) and f"to the {side}" in c for c in segment["captions"]):
+                    assert (sign * (turned - turned[0])).max() > 90, (trial["trial"], segment["captions"][0])
     dance = _load(by_name["05_06"]).astype(np.float64)
     hips = dance[:, JOINT_INDEX["left_hip"]] - dance[:, JOINT_INDEX["right_hip"]]
     turned = np.degrees(np.ptp(np.unwrap(np.arctan2(hips[:, 2], hips[:, 0]))))
@@ -104,6 +135,23 @@ def test_stored_trial_is_the_conversion_of_cmus_files():
     thigh = np.linalg.norm(joints[:, JOINT_INDEX["left_knee"]] - joints[:, JOINT_INDEX["left_hip"]], axis=-1)
     assert np.allclose(thigh, 7.59371 * unit, atol=1e-9)
     assert set(ASF_TO_SMPL) == set(JOINT_INDEX)
+
+
+def test_character_creator_trial_is_the_conversion_of_its_bvh():
+    """007_12_start.bvh is the first 31 frames (60 fps) of the Character Creator conversion
+    of CMU's 07_12, whose first frame is the T-pose the repository's script prepends."""
+    joints = convert_cc_bvh(FOLDER / "source" / "007_12_start.bvh")
+    assert joints.shape == (10, JOINT_COUNT, 3)  # the T-pose dropped, 30 frames at 60 fps -> 10 at 20
+    stored = np.load(FOLDER / "07_12.npy").astype(np.float64)[:10]
+    # The stored trial is centred and on the whole trial's floor: compare around the pelvis.
+    assert np.abs((joints - joints[:, :1]) - (stored - stored[:, :1])).max() < 2e-3
+    assert np.allclose(np.diff(joints[:, 0], axis=0), np.diff(stored[:, 0], axis=0), atol=2e-3)
+    # Walking at CMU's brisk pace along +Z (HumanML3D's forward), the left hip at +X.
+    assert 0.08 < joints[-1, 0, 2] - joints[0, 0, 2] < 0.15 * 9
+    assert (joints[:, JOINT_INDEX["left_hip"], 0] > joints[:, JOINT_INDEX["right_hip"], 0]).all()
+    assert set(CC_TO_SMPL) == set(JOINT_INDEX)
+    with pytest.raises(ValueError, match="not a Character Creator rig"):
+        convert_cc_bvh(Path(__file__).parent / "data" / "rigs" / "freebvh_mixamo.bvh")
 
 
 def test_on_floor_puts_the_lowest_joint_of_the_whole_clip_at_zero():

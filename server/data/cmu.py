@@ -132,6 +132,62 @@ def convert_cmu_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
     return on_floor(joints)
 
 
+# Character Creator's rig (CC_Base_*), on which DragonForgedTheArtist/IClone-CMU-Mocap
+# holds CMU's trials (retargeted through HumanIK onto iClone's male motion dummy, 60 fps,
+# centimetres). Its rest offsets are in each bone's own axes, so joints are placed from
+# the animated world positions only: each SMPL joint is a CC joint, or a point on the
+# segment between two CC joints at a fraction measured on the dummy standing (heights
+# over the hip joints: CC Waist 9.5 cm, Spine01 13.6, Spine02 27.9, NeckTwist01 54.8;
+# HumanML3D's reference skeleton: pelvis 8.4, spine1 21.6, spine2 35.9, spine3 41.6).
+# Both ends of each segment move with one bone, so the point stays on that bone.
+CC_TO_SMPL = {
+    "pelvis": ("Hip", "Waist", 0.8),
+    "left_hip": ("L_Thigh",), "right_hip": ("R_Thigh",),
+    "spine1": ("Spine01", "Spine02", 0.55),
+    "left_knee": ("L_Calf",), "right_knee": ("R_Calf",),
+    "spine2": ("Spine02", "NeckTwist01", 0.3),
+    "left_ankle": ("L_Foot",), "right_ankle": ("R_Foot",),
+    "spine3": ("Spine02", "NeckTwist01", 0.5),
+    "left_foot": ("L_ToeBase",), "right_foot": ("R_ToeBase",),
+    "neck": ("NeckTwist02",),
+    "left_collar": ("L_Clavicle",), "right_collar": ("R_Clavicle",),
+    "head": ("Head",),
+    "left_shoulder": ("L_Upperarm",), "right_shoulder": ("R_Upperarm",),
+    "left_elbow": ("L_Forearm",), "right_elbow": ("R_Forearm",),
+    "left_wrist": ("L_Hand",), "right_wrist": ("R_Hand",),
+}
+CC_UNIT = 0.01  # Character Creator writes centimetres
+
+
+def convert_cc_bvh(path, unit: float = CC_UNIT) -> np.ndarray:
+    """A BVH file on Character Creator's rig (CC_Base_Hip, CC_Base_L_Thigh, ...) ->
+    SMPL-22 joints (CC_TO_SMPL), 20 fps, metres, Y up (the rig faces +Z with its left
+    at +X, as HumanML3D), the lowest joint of the clip on the floor."""
+    bvh = parse_bvh(Path(path).read_text())
+    needed = sorted({f"CC_Base_{name}" for spec in CC_TO_SMPL.values() for name in spec if isinstance(name, str)})
+    missing = [name for name in needed if name not in bvh.names]
+    if missing:
+        raise ValueError(f"{path}: not a Character Creator rig (no {', '.join(missing)})")
+    step = bvh.fps / FPS
+    if abs(step - round(step)) > 1e-2:
+        raise ValueError(f"{path}: {bvh.fps:g} fps is not a whole multiple of {FPS} fps")
+    world, _ = bvh_world_positions(bvh)
+    if len(world) > 1 and np.linalg.norm(world[1, 0] - world[0, 0]) * unit > 0.5:
+        # The repository's later imports begin with the subject's T-pose at the origin
+        # (its fixing script prepends one); no body moves half a metre in 1/60 s.
+        world = world[1:]
+    world = world[::int(round(step))] * unit
+
+    def at(name):
+        return world[:, bvh.names.index(f"CC_Base_{name}")]
+
+    joints = np.empty((len(world), len(JOINT_NAMES), 3))
+    for joint, name in enumerate(JOINT_NAMES):
+        spec = CC_TO_SMPL[name]
+        joints[:, joint] = at(spec[0]) if len(spec) == 1 else (1 - spec[2]) * at(spec[0]) + spec[2] * at(spec[1])
+    return on_floor(joints)
+
+
 def convert_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
     """A BVH file -> SMPL-22 joint positions (T, 22, 3) at 20 fps, metres, Y up, where
     the file puts them (not moved onto the floor: pass the result to `on_floor` for the
