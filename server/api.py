@@ -211,9 +211,15 @@ class MotionTokenizer(Open):
     frames_per_token: int
 
 
+class ModelSampling(Open):
+    top_k: int
+    temperature: float
+
+
 class Architecture(Open):
     name: str
     text_encoder: str | None = None
+    sampling: ModelSampling | None = Field(None, description="what a request whose top_k or temperature is null gets")
     contract: str | None = Field(None, description="how the model is asked: 'project' (models trained here) or 'official' "
                                                    "(MotionGPT's release: prompts padded to 256 tokens, 39-token captions, "
                                                    "prediction from the window it was trained on)")

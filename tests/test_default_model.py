@@ -50,6 +50,8 @@ def test_the_default_model_is_the_embedded_one(model):
     assert size <= 60e6
     # Its prompts are read by a pretrained sentence encoder from its package.
     assert model.describe()["text_encoder"] == "all-MiniLM-L6-v2"
+    # It samples at the temperature it records (config.json), and says so.
+    assert model.describe()["sampling"] == {"top_k": 50, "temperature": 0.7}
 
 
 def test_prompts_in_peoples_own_words_mostly_do_what_they_say(model):

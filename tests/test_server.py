@@ -50,6 +50,8 @@ def test_health_describes_the_model(server):
     assert health["ready"] and health["model"] == "test-small"
     assert health["architecture"]["motion_tokenizer"]["codebook_size"] == 24
     assert health["architecture"]["contract"] == "project"
+    # A model without recorded sampling uses the library's (MotionGPT's) top-k 50, temperature 1.
+    assert health["architecture"]["sampling"] == {"top_k": 50, "temperature": 1.0}
 
 
 def test_generate_as_a_job_and_with_wait(server):

@@ -244,6 +244,8 @@ class MotionGPT:
             "name": self.name,
             "contract": self.contract.name,
             "text_encoder": self.prompt_embedder.encoder.name if self.prompt_embedder else None,
+            # What a request that does not choose gets (the model's config.json "sampling").
+            "sampling": {"top_k": self.default_sampling.top_k, "temperature": self.default_sampling.temperature},
             "language_model": {
                 "encoder_layers": c.num_layers, "decoder_layers": c.num_decoder_layers, "d_model": c.d_model,
                 "d_ff": c.d_ff, "heads": c.num_heads, "d_kv": c.d_kv, "feed_forward": c.feed_forward_proj,
