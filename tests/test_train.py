@@ -148,6 +148,19 @@ def test_vq_action_repeats_draw_more_windows_of_named_actions(tmp_path):
     with pytest.raises(ConfigError, match="does not have: kik"):
         train_vq(VQ_TINY, tmp_path / "typo", [f"data.dir='{corpus}'", "train.action_repeats={kik = 3}"], log=lines.append)
 
+def test_vq_real_variants_add_retimed_and_mirrored_captured_clips(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", real=3)
+    lines = []
+    train_vq(VQ_TINY, tmp_path / "plain", [f"data.dir='{corpus}'", "train.steps=2"], log=lines.append)
+    train_vq(VQ_TINY, tmp_path / "real", [f"data.dir='{corpus}'", "train.steps=2", "train.real_speeds=[0.8, 1.25]",
+                                          "train.real_mirrored=true"], log=lines.append)
+    plain, real = (int(line.split()[1]) for line in lines if "training clips" in line)
+    # 3 real clips at two more speeds (6), then those 9 mirrored.
+    assert real == plain + 6 + 9
+    with pytest.raises(ConfigError, match="real_speeds"):
+        train_vq(VQ_TINY, tmp_path / "bad", [f"data.dir='{corpus}'", "train.real_speeds=[0]"], log=lines.append)
+
+
 def test_limb_loss_sees_a_kick_the_whole_pose_hides():
     truth = torch.zeros(1, 64, 263)
     foot = POSITIONS.start + 3 * (LIMB_ENDS[1] - 1) + 1  # the right foot's height

@@ -35,8 +35,9 @@ from retarget.humanml3d import joints_from_features, root_relative_positions
 from retarget.skeleton import LIMB_ENDS
 from server.model.vqvae import VQVAE, VQVAEConfig
 
-from .config import TRAIN_DEFAULTS
-from .corpus import Clip, clip_actions, load_clips, read_statistics, repeated_indices
+from .augment import mirrored_clip, retimed_clip
+from .config import TRAIN_DEFAULTS, ConfigError
+from .corpus import MOCAP_PREFIX, Clip, clip_actions, load_clips, read_statistics, repeated_indices
 from .loop import (BatchSchedule, Processes, RunDirectory, ScheduledOptimizer, StepResult, run_stage, train_steps,
                    write_digest)
 
@@ -52,7 +53,12 @@ DEFAULTS = {
               "dead_share": 0.125, "validation_clips": 64,
               # Action -> how many times a clip showing it gives a window per epoch (as for the
               # language model): a brief, rare movement such as a punch's strike gets codes of its own.
-              "action_repeats": {}},
+              "action_repeats": {},
+              # Real motion capture is 2% of the corpus and unlike the synthesized motion in
+              # style; a tokenizer trained on the corpus as it is rebuilt held-out captured
+              # walks 5x worse than synthesized ones. Each real clip can also be played at these
+              # speeds and mirrored (left and right swapped), as for the language model.
+              "real_speeds": [], "real_mirrored": False},
 }
 
 
@@ -232,6 +238,20 @@ def reconstruction_error_mm(vae: VQVAE, clips: list[Clip], mean, std) -> float:
     return 1000.0 * float(np.mean(errors))
 
 
+def _with_real_variants(clips: list[Clip], order: list[int], train: dict, mean, std) -> tuple[list[Clip], list[int]]:
+    """The clips and epoch order with each real capture clip's variants added once each
+    (train.real_speeds, train.real_mirrored): variants that keep a whole window."""
+    speeds = train["real_speeds"]
+    if not isinstance(speeds, list) or not all(isinstance(v, (int, float)) and v > 0 for v in speeds):
+        raise ConfigError(f"train.real_speeds must be a list of positive numbers, got {speeds!r}")
+    real = [c for c in clips if c.name.startswith(MOCAP_PREFIX)]
+    variants = [retimed_clip(c, speed, mean, std) for speed in speeds for c in real]
+    if train["real_mirrored"]:
+        variants += [mirrored_clip(c, mean, std) for c in real + variants]
+    variants = [c for c in variants if len(c.features) >= train["window"]]
+    return clips + variants, order + list(range(len(clips), len(clips) + len(variants)))
+
+
 def train_vq(config_path, out, overrides=(), restart: bool = False, log=print) -> Path:
     return run_stage(_train, DEFAULTS, config_path, out, overrides, restart, log)
 
@@ -263,6 +283,7 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
             parameter.requires_grad_(False)
     clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None, statistics=(mean, std))
     order = repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])
+    clips, order = _with_real_variants(clips, order, train, mean, std)
     # Each distinct clip's fastest frame once; a repeated clip shares its original's.
     peaks = fastest_frames(clips, mean, std)[order] if train["peak_share"] else None
     clips = [clips[i] for i in order]
