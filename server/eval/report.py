@@ -163,6 +163,10 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
         kept.append(metrics.swing_kept(truth, guess))
         travel.append(metrics.travel_error(truth, guess))
     results["reconstruction_mpjpe_mm"] = 1000 * float(np.mean(errors))
+    # Captured motion apart: a tokenizer fitted to the synthesized corpus can rebuild it
+    # several times worse, which the mean over mostly synthesized clips hides.
+    real_errors = [e for c, e in zip(test, errors) if c.name.startswith(MOCAP_PREFIX)]
+    results["reconstruction_mpjpe_mm_real"] = 1000 * float(np.mean(real_errors)) if real_errors else None
     results["tokenizer"] = tokenizer_per_action(clip_actions, test, kept, travel)
     results["tokenizer_checks"] = tokenizer_checks(model, data, mean, std)
 
@@ -219,7 +223,9 @@ def markdown_table(r: dict) -> str:
                      f"{p['pass_rate']:.1%} (prompts passing most seeds: {p['prompt_pass_rate']:.1%})", ""))
         rows.append(("Named side and turn direction right", f"{p['side_accuracy']:.1%}", ""))
     rows += [
-        ("VQ reconstruction MPJPE", f"{r['reconstruction_mpjpe_mm']:.1f} mm", ""),
+        ("VQ reconstruction MPJPE, all test clips (real motion capture alone)",
+         f"{r['reconstruction_mpjpe_mm']:.1f} mm" + (f" ({r['reconstruction_mpjpe_mm_real']:.1f} mm)"
+                                                     if r.get("reconstruction_mpjpe_mm_real") is not None else ""), ""),
     ]
     if "tokenizer" in r:
         k = r["tokenizer"]
