@@ -9,7 +9,8 @@ import pytest
 
 from retarget.humanml3d import FPS
 from retarget.skeleton import JOINT_COUNT, JOINT_INDEX, bone_lengths_of
-from server.data.cmu import ASF_TO_SMPL, CC_TO_SMPL, FOLDER, convert_asf_amc, convert_cc_bvh, corpus_items, on_floor, trials
+from server.data.cmu import (ASF_TO_SMPL, CC_STRETCHING_BONES, CC_TO_SMPL, FOLDER, convert_asf_amc, convert_cc_bvh, corpus_items,
+                             on_floor, trials)
 
 TRIALS = trials()
 # Ankle up to the head joint along the bones: the head joint's height over the ankle
@@ -18,7 +19,7 @@ STANDING_CHAIN = ("left_ankle", "left_knee", "left_hip", "pelvis", "spine1", "sp
 # Character Creator's rig has five spine joints (Hip, Waist, Spine01, Spine02, the neck)
 # that do not sit where SMPL's do: the SMPL points placed between them (CC_TO_SMPL) lie on
 # different CC bones, so these bones stretch a little as the back bends.
-CC_SPINE_BONES = [JOINT_INDEX[name] for name in ("spine1", "spine2", "neck")]
+CC_SPINE_BONES = [JOINT_INDEX[name] for name in CC_STRETCHING_BONES]
 
 
 def _load(trial):

@@ -189,15 +189,19 @@ def test_data_synth_writes_humanml3d_layout(tmp_path, capsys):
 
 
 def test_motion_capture_clips_are_real_jumps_and_turns():
-    from server.data.cmu import FOLDER, trials
+    from server.data.cmu import CC_STRETCHING_BONES, FOLDER, trials
 
     for trial in trials():
         stored = np.load(FOLDER / trial["file"])
         joints = stored.astype(np.float64)
         # Rigid: it is forward kinematics of the capture, up to the storage precision
-        # (float16 steps are about 1 mm at 1-2 m).
+        # (float16 steps are about 1 mm at 1-2 m); on the Character Creator rig three
+        # spine bones of SMPL's span two of its bones each (server/data/cmu.py).
         tolerance = 5e-3 if stored.dtype == np.float16 else 1e-3
-        assert np.ptp(bone_lengths_of(joints), axis=0).max() < tolerance, trial["trial"]
+        stretch = np.ptp(bone_lengths_of(joints), axis=0)
+        if "convert_cc_bvh" in trial["source"]:
+            stretch[[JOINT_INDEX[name] for name in CC_STRETCHING_BONES]] = 0.0
+        assert stretch.max() < tolerance, trial["trial"]
         for segment in trial["segments"]:
             part = joints[int(segment["start"] * FPS):int(segment["end"] * FPS)]
             toes = part[:, [JOINT_INDEX["left_foot"], JOINT_INDEX["right_foot"]], 1].min(axis=1)

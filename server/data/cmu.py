@@ -156,6 +156,9 @@ CC_TO_SMPL = {
     "left_elbow": ("L_Forearm",), "right_elbow": ("R_Forearm",),
     "left_wrist": ("L_Hand",), "right_wrist": ("R_Hand",),
 }
+# SMPL's bones that end at these joints span two of the rig's bones, so they stretch by
+# up to 2 cm as the back bends (the others are one rigid CC bone each).
+CC_STRETCHING_BONES = ("spine1", "spine2", "neck")
 CC_UNIT = 0.01  # Character Creator writes centimetres
 
 
