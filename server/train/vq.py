@@ -56,7 +56,7 @@ DEFAULTS = {
               "action_repeats": {},
               # Real motion capture is 3% of the corpus and unlike the synthesized motion in
               # style: 2.7's tokenizer, trained on the corpus as it is, rebuilt held-out
-              # captured walks at 50-110 mm, synthesized clips at 17 mm. Each real clip can also
+              # captured walks at 78-108 mm (root-relative joints), synthesized clips at 17 mm. Each real clip can also
               # be played at these speeds and mirrored (left and right swapped), as for the
               # language model.
               "real_speeds": [], "real_mirrored": False},
