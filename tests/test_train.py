@@ -148,6 +148,7 @@ def test_vq_action_repeats_draw_more_windows_of_named_actions(tmp_path):
     with pytest.raises(ConfigError, match="does not have: kik"):
         train_vq(VQ_TINY, tmp_path / "typo", [f"data.dir='{corpus}'", "train.action_repeats={kik = 3}"], log=lines.append)
 
+
 def test_vq_real_variants_add_retimed_and_mirrored_captured_clips(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", real=3)
     lines = []
