@@ -95,6 +95,14 @@ def convert_asf_amc(asf_path, amc_path) -> np.ndarray:
     return on_floor(joints)
 
 
+def _frames_per_model_frame(bvh, path) -> int:
+    """How many of the file's frames make one at the corpus's 20 fps (every k-th is kept)."""
+    step = bvh.fps / FPS
+    if abs(step - round(step)) > 1e-3:
+        raise ValueError(f"{path}: {bvh.fps:g} fps is not a whole multiple of {FPS} fps")
+    return int(round(step))
+
+
 # CMU's BVH files (the conversions of its ASF/AMC files that circulate) keep the ASF
 # skeleton with other names; a BVH joint sits at the start of its bone, which is the end
 # of the ASF bone above it. So each ASF bone's end is this BVH joint.
@@ -117,11 +125,9 @@ def convert_cmu_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
     missing = sorted(set(CMU_BVH_JOINT_AT_END.values()) - set(bvh.names))
     if missing:
         raise ValueError(f"{path}: not CMU's BVH skeleton (no {', '.join(missing)})")
-    step = bvh.fps / FPS
-    if abs(step - round(step)) > 1e-3:
-        raise ValueError(f"{path}: {bvh.fps:g} fps is not a whole multiple of {FPS} fps")
+    step = _frames_per_model_frame(bvh, path)
     world, _ = bvh_world_positions(bvh)
-    world = world[::int(round(step))] * unit
+    world = world[::step] * unit
     joints = np.empty((len(world), len(JOINT_NAMES), 3))
     for joint, name in enumerate(JOINT_NAMES):
         where, bone = ASF_TO_SMPL[name]
@@ -171,15 +177,13 @@ def convert_cc_bvh(path, unit: float = CC_UNIT) -> np.ndarray:
     missing = [name for name in needed if name not in bvh.names]
     if missing:
         raise ValueError(f"{path}: not a Character Creator rig (no {', '.join(missing)})")
-    step = bvh.fps / FPS
-    if abs(step - round(step)) > 1e-2:
-        raise ValueError(f"{path}: {bvh.fps:g} fps is not a whole multiple of {FPS} fps")
+    step = _frames_per_model_frame(bvh, path)
     world, _ = bvh_world_positions(bvh)
     if len(world) > 1 and np.linalg.norm(world[1, 0] - world[0, 0]) * unit > 0.5:
         # The repository's later imports begin with the subject's T-pose at the origin
         # (its fixing script prepends one); no body moves half a metre in 1/60 s.
         world = world[1:]
-    world = world[::int(round(step))] * unit
+    world = world[::step] * unit
 
     def at(name):
         return world[:, bvh.names.index(f"CC_Base_{name}")]
@@ -204,10 +208,8 @@ def convert_bvh(path, unit: float = CMU_UNIT) -> np.ndarray:
     # The mapper reads rigs as Blender stores them (Z up): ours (x, y, z) is (x, -z, y) there.
     rig = rig_from_chain(bvh.names, bvh.parents, np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1))
     bone_map = map_bones(rig)
-    step = bvh.fps / FPS
-    if abs(step - round(step)) > 1e-3:
-        raise ValueError(f"{path}: {bvh.fps:g} fps is not a whole multiple of {FPS} fps")
-    world = world[::int(round(step))] * unit
+    step = _frames_per_model_frame(bvh, path)
+    world = world[::step] * unit
     children = {b: [c for c, p in enumerate(bvh.parents) if p == b] for b in range(len(bvh.names))}
     joints = np.empty((len(world), len(JOINT_NAMES), 3))
     for joint, name in enumerate(JOINT_NAMES):
