@@ -81,6 +81,17 @@ def test_caption_scores_and_action_words():
     assert names_action("the man walked away", "walk", naming) and not names_action("a person jumps", "walk", naming)
     assert names_action("a woman sits down", "sit_down", naming) and not names_action("a woman sits down", "sit_on_floor", naming)
     assert names_action("she jumped, then walked", ["sit_down", "jump"], naming)  # any of a sequence's actions
+    # A one-word action's own name names it even where other actions' captions share it:
+    # "walks" is in a march's captions, but a walk captioned "walks" is named.
+    naming = action_words({"walk": ["a person strolls forward", "someone walks slowly"],
+                           "march": ["a soldier walks with high knees", "someone marches"] * 2,
+                           "dance": ["a dancer does ballet"], "side_step": ["someone steps to the side"],
+                           "stairs_up": ["a person steps up the stairs"]})
+    assert "walk" not in action_words({"walk": ["someone walks"], "march": ["a soldier walks"]})["march"]
+    assert names_action("a person walks in a straight line", "walk", naming)
+    assert names_action("a woman danced", "dance", naming) and names_action("someone dances a waltz", "dance", naming)
+    assert not names_action("a person walks in a straight line", "march", naming)
+    assert not names_action("a man steps up", "side_step", naming)  # "step" alone names no two-word action
 
 
 def test_sentence_encoder_loads_offline_and_groups_paraphrases(monkeypatch):
@@ -112,6 +123,8 @@ def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["clips"] == 32 and len(results["text_to_motion"]["r_precision"]) == 3
     assert 0.0 <= results["captioning"]["names_action"] <= 1.0
+    written = results["captioning"]["written"]  # every test clip's caption, for judging again
+    assert len(written) == 32 and all(isinstance(w, str) for w in written.values())
     prompts = results["prompts"]
     assert prompts["samples"] == 10 * prompts["prompts"] >= 400 and 0.0 <= prompts["pass_rate"] <= 1.0
     assert f"{prompts['prompts']} prompts x 10 seeds" in table

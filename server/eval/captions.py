@@ -59,7 +59,7 @@ def action_words(captions_by_action: dict[str, list[str]], share: float = 0.15, 
     captions (of clips showing that action alone), so no hand-written synonym list can
     flatter the model. `share` is low because the corpus words every action many ways
     ("goes upstairs", "climbs the steps", "walked up the stairs"); `leak` keeps the
-    words specific."""
+    words specific. A one-word action's own name names it too (name_units)."""
     frequency = {}
     for action, captions in captions_by_action.items():
         counts = Counter(u for c in captions for u in naming_units(c))
@@ -67,8 +67,17 @@ def action_words(captions_by_action: dict[str, list[str]], share: float = 0.15, 
     naming = {}
     for action, own in frequency.items():
         naming[action] = {u for u, f in own.items() if f >= share and
-                          all(other.get(u, 0.0) <= leak for name, other in frequency.items() if name != action)}
+                          all(other.get(u, 0.0) <= leak for name, other in frequency.items() if name != action)} | name_units(action)
     return naming
+
+
+def name_units(action: str) -> set[str]:
+    """The stems of a one-word action's own name ("walk", "dance" and "danc" from
+    "dances"): a caption that says a walk walks names it, although other actions'
+    captions say "walks" too (up the stairs, like a soldier) and the learned words alone
+    would refuse it. Names of two or more words ("side_step", "sit_on_floor") add
+    nothing: their parts ("step", "sit on") name other actions as well."""
+    return set() if "_" in action else {stem(action), stem(action + "s")}
 
 
 def names_action(caption: str, actions, naming: dict[str, set[str]]) -> bool:

@@ -152,6 +152,8 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
     results["captioning"]["examples_real"] = [{"reference": c.captions[0], "generated": w} for c, w in zip(test, written)
                                               if c.name.startswith(MOCAP_PREFIX)]
     results["captioning"]["examples"] = [{"reference": r[0], "generated": w} for r, w in zip(references[:8], written[:8])]
+    # Every caption by clip, so a changed judge can be applied again without the model.
+    results["captioning"]["written"] = {c.name: w for c, w in zip(test, written)}
 
     log("eval: motion tokenizer reconstruction")
     errors, kept, travel = [], [], []
