@@ -283,7 +283,7 @@ def _pack(args) -> None:
     model = load_model_dir(resolve_model(args.model))
     model.name = args.name or model.name
     if args.vq:
-        _swap_tokenizer_half(model, args.vq)
+        _swap_decoder(model, args.vq)
     # Half precision halves the file (the repository keeps it); loading converts back
     # to float32, so only storage is rounded.
     out = save_model_dir(model, args.out, dtype=torch.float16)
@@ -291,11 +291,10 @@ def _pack(args) -> None:
     print(f"{out}: {model.name!r}, {size / 1e6:.1f} MB (weights in float16)")
 
 
-def _swap_tokenizer_half(model, vq_dir) -> None:
-    """Put a decoder-only or encoder-only tokenizer run's trained half into the model.
-    The codebook and normalization must be the model's, and one half too: a decoder-only
-    run keeps every motion's codes, an encoder-only run keeps what every code decodes to,
-    so either way the language model's codes keep their meaning. Anything else is refused."""
+def _swap_decoder(model, vq_dir) -> None:
+    """Put a decoder-only tokenizer run's decoder into the model. Anything else that
+    differs (encoder, codebook, normalization) would change the codes the language model
+    learned, so it is refused."""
     import numpy as np
     import torch
 
@@ -305,12 +304,10 @@ def _swap_tokenizer_half(model, vq_dir) -> None:
     if vae.config != model.vae.config:
         raise SystemExit(f"motiongpt pack: {vq_dir} is a tokenizer shaped {vae.config}, the model's is {model.vae.config}")
     new, old = vae.state_dict(), model.vae.state_dict()
-    changed = [k for k in old if not torch.equal(new[k], old[k])]
-    halves = {k.split(".")[0] for k in changed}
-    if len(halves) > 1 or halves - {"encoder", "decoder"} or not (np.array_equal(mean, model.mean) and np.array_equal(std, model.std)):
-        moved = [k for k in changed if not k.startswith("decoder.")] or ["normalization"]
-        raise SystemExit(f"motiongpt pack: {vq_dir} changes the model's codes ({', '.join(moved[:3])}): only a "
-                         "decoder-only or encoder-only run (`train.decoder_only`, `train.encoder_only`) keeps them")
+    changed = sorted(k for k in old if not k.startswith("decoder.") and not torch.equal(new[k], old[k]))
+    if changed or not (np.array_equal(mean, model.mean) and np.array_equal(std, model.std)):
+        raise SystemExit(f"motiongpt pack: {vq_dir} changes the model's codes ({', '.join(changed[:3]) or 'normalization'}): "
+                         "only a decoder-only run (`train.decoder_only`) keeps the language model's codes")
     model.vae.load_state_dict(new)
 
 
@@ -384,7 +381,7 @@ def _add_train_commands(commands) -> None:
     pack.add_argument("model", help="a model directory")
     pack.add_argument("--out", required=True, help="the new model directory")
     pack.add_argument("--name", help="the model's name as the server reports it (default: keep it)")
-    pack.add_argument("--vq", help="a decoder-only or encoder-only `train vq` result (RUN/vq) whose trained half replaces the model's")
+    pack.add_argument("--vq", help="a decoder-only `train vq` result (RUN/vq) whose decoder replaces the model's")
     pack.set_defaults(run=_pack)
 
     evaluation = commands.add_parser("eval", help="measure a model on a corpus's test split (writes results.md, .json, .png)")

@@ -136,24 +136,6 @@ def test_decoder_only_keeps_every_code_and_trains_the_limbs(corpus, vq_run, tmp_
     assert "limbs" in rows(tmp_path / "decoder")[0]
 
 
-def test_encoder_only_keeps_what_every_code_decodes_to(corpus, vq_run, tmp_path):
-    settings = [f"data.dir='{corpus}'", f"model.init='{vq_run / 'vq'}'", "train.encoder_only=true",
-                "train.steps=40", "train.log_every=10", "train.lr=2e-3"]
-    train_vq(VQ_TINY, tmp_path / "encoder", settings, log=lambda line: None)
-    before, _, _ = load_vq_dir(vq_run / "vq")
-    after, _, _ = load_vq_dir(tmp_path / "encoder" / "vq")
-    old, new = before.state_dict(), after.state_dict()
-    # The codebook and decoder are the same bits: what a language model generates is unchanged.
-    assert all(torch.equal(old[k], new[k]) for k in old if not k.startswith("encoder."))
-    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("encoder."))
-    codes = torch.arange(8)[None] % before.config.codebook_size
-    assert torch.equal(before.decode(codes), after.decode(codes))
-    with pytest.raises(ConfigError, match="exclude each other"):
-        train_vq(VQ_TINY, tmp_path / "both", settings + ["train.decoder_only=true"], log=lambda line: None)
-    with pytest.raises(ValueError, match="model.init"):
-        train_vq(VQ_TINY, tmp_path / "none", [f"data.dir='{corpus}'", "train.encoder_only=true"], log=lambda line: None)
-
-
 
 def test_vq_action_repeats_draw_more_windows_of_named_actions(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", actions=True)

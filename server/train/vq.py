@@ -11,10 +11,7 @@ more windows; and a loss on the feet's and wrists' positions and velocities
 (limb_weight), since a foot's swing is one of 263 features and a smoothed kick costs the
 whole-pose loss almost nothing. With decoder_only the encoder and codebook stay as
 model.init has them, so every motion keeps its codes and a language model trained on
-them stays valid (`motiongpt pack --vq` then puts the decoder into that model). With
-encoder_only the codebook and decoder stay instead: every code decodes as before, so what
-the language model generates is unchanged, and the encoder learns to give captured motion
-codes that decode closer to it (what captions, continuations and in-betweens read).
+them stays valid (`motiongpt pack --vq` then puts the decoder into that model).
 
 The codebook itself is not trained by gradients: it follows an exponential moving
 average of the encoder outputs assigned to each code, and a code nobody uses is reset to
@@ -52,8 +49,7 @@ DEFAULTS = {
     # model.init: a model directory (or RUN/vq) whose tokenizer this run continues from.
     "model": {**{f.name: f.default for f in fields(VQVAEConfig)}, "init": ""},
     "train": {**TRAIN_DEFAULTS, "window": 64, "commitment": 0.02, "position_weight": 0.5, "root_weight": 0.0,
-              "peak_share": 0.0, "limb_weight": 0.0, "decoder_only": False, "encoder_only": False,
-              "ema_decay": 0.99,
+              "peak_share": 0.0, "limb_weight": 0.0, "decoder_only": False, "ema_decay": 0.99,
               "dead_share": 0.125, "validation_clips": 64,
               # Action -> how many times a clip showing it gives a window per epoch (as for the
               # language model): a brief, rare movement such as a punch's strike gets codes of its own.
@@ -279,22 +275,12 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
     else:
         mean, std = read_statistics(data["dir"])
         vae = VQVAE(vae_config).to(processes.device)
-    if train["decoder_only"] and train["encoder_only"]:
-        raise ConfigError("train.decoder_only and train.encoder_only exclude each other: set one")
     if train["decoder_only"]:
         if not init:
             raise ValueError("train.decoder_only needs model.init: the tokenizer whose encoder and codes it keeps")
         # The encoder and codebook stay as they are, so every motion keeps its codes and a
         # language model trained on them needs no retraining: only decoding improves.
         for parameter in vae.encoder.parameters():
-            parameter.requires_grad_(False)
-    if train["encoder_only"]:
-        if not init:
-            raise ValueError("train.encoder_only needs model.init: the tokenizer whose codebook and decoder it keeps")
-        # The codebook and decoder stay, so every code still decodes to the same motion and
-        # what a language model generates is unchanged; only which codes a given motion
-        # gets moves (captured motion, which the encoder had barely seen).
-        for parameter in vae.decoder.parameters():
             parameter.requires_grad_(False)
     clips = load_clips(data["dir"], "train", min_frames=train["window"], limit=data["limit"] or None, statistics=(mean, std))
     order = repeated_indices(clips, clip_actions(data["dir"]), train["action_repeats"])
@@ -325,8 +311,6 @@ def _train(config: dict, out: Path, processes: Processes, restart: bool, log) ->
         if train["decoder_only"]:
             return StepResult(loss, {k: v.detach() for k, v in parts.items()})
         loss = loss + train["commitment"] * parts["commitment"]
-        if train["encoder_only"]:
-            return StepResult(loss, {k: v.detach() for k, v in parts.items()})
         # The codebook follows the encoder by moving averages once the weights have moved.
         return StepResult(loss, {k: v.detach() for k, v in parts.items()},
                           after=lambda: codebook.update(encoded.detach().reshape(-1, encoded.shape[-1]), codes))
