@@ -314,10 +314,12 @@ def _swap_decoder(model, vq_dir) -> None:
 def _eval(args) -> None:
     from server.eval.report import evaluate
     from server.eval.retrieval import load_evaluator
+    from server.model.catalog import resolve_model
 
     model = _load_model(args)
     evaluate(model, load_evaluator(args.evaluator), args.data, args.out, clips=args.clips, samples=args.samples,
-             multimodal_texts=args.multimodal_texts, seed=args.seed, log=lambda line: print(line, flush=True))
+             multimodal_texts=args.multimodal_texts, seed=args.seed, log=lambda line: print(line, flush=True),
+             model_dir=resolve_model(args.model))
     print((Path(args.out) / "results.md").read_text())
 
 

@@ -123,6 +123,11 @@ def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["clips"] == 32 and len(results["text_to_motion"]["r_precision"]) == 3
     assert 0.0 <= results["captioning"]["names_action"] <= 1.0
+    # The speed and size targets, as measured in this run (a report, not a bound).
+    assert results["speed"]["frames"] == 196 and results["speed"]["seconds"] > 0 and results["speed"]["hf_generate_seconds"] > 0
+    model_bytes = sum(f.stat().st_size for f in (tmp_path / "lm" / "model").rglob("*") if f.is_file())
+    assert results["model_files_mb"] == pytest.approx(model_bytes / 1e6)
+    assert "Generation of 196 frames" in table and "Model files" in table
     written = results["captioning"]["written"]  # every test clip's caption, for judging again
     assert len(written) == 32 and all(isinstance(w, str) for w in written.values())
     prompts = results["prompts"]

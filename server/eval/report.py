@@ -105,8 +105,41 @@ def tokenizer_checks(model, data: Path, mean: np.ndarray, std: np.ndarray) -> di
             for check, (n, kept, coded) in sorted(counts.items())}
 
 
+def generation_seconds(model, frames: int = 196, runs: int = 5) -> dict:
+    """Median seconds to generate `frames` frames from text with the model's decoding and
+    with Hugging Face `generate` (the reference, timed in the same run: machines are noisy),
+    after one warm-up each; and the threads torch used."""
+    import time
+
+    import torch
+
+    chosen = model.decoding
+
+    def median_time(mode: str) -> float:
+        model.decoding = mode
+        model.generate("a person walks forward", frames=frames, seed=0)
+        times = []
+        for seed in range(runs):
+            started = time.perf_counter()
+            model.generate("a person walks forward", frames=frames, seed=seed)
+            times.append(time.perf_counter() - started)
+        return float(np.median(times))
+
+    try:
+        seconds, reference = median_time(chosen), median_time("hf")
+    finally:
+        model.decoding = chosen
+    return {"frames": frames, "seconds": seconds, "decoding": chosen, "hf_generate_seconds": reference,
+            "threads": torch.get_num_threads()}
+
+
+def model_files_mb(directory) -> float:
+    """The model directory's own files (the text encoder comes from its package)."""
+    return sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file()) / 1e6
+
+
 def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: int = 32, samples: int = 10,
-             seed: int = 0, log=print) -> dict:
+             seed: int = 0, log=print, model_dir=None) -> dict:
     data, out = Path(data), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mean, std = read_statistics(data)
@@ -121,6 +154,11 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
     results = {"clips": len(test), "model": model.name, "text_encoder": model.describe()["text_encoder"],
                "sampling": {"top_k": sampling.top_k, "temperature": sampling.temperature},
                "motion_capture_clips": sum(c.name.startswith(MOCAP_PREFIX) for c in test)}
+
+    log("eval: generation speed")
+    results["speed"] = generation_seconds(model)
+    if model_dir is not None:
+        results["model_files_mb"] = model_files_mb(model_dir)
 
     log(f"eval: text-to-motion on {len(test)} clips")
     captions = [c.captions[0] for c in test]
@@ -236,6 +274,12 @@ def markdown_table(r: dict) -> str:
             rows.append(("VQ keeps of the widest foot/wrist swing (worst actions)",
                          f"{k['swing_kept']:.2f}" + (f" ({worst})" if worst else ""), "1"))
         rows.append(("VQ travel error (where the pelvis ends)", f"{k['travel_error_m']:.3f} m", "0"))
+    if "speed" in r:
+        v = r["speed"]
+        rows.append((f"Generation of {v['frames']} frames from text ({v['threads']} threads; the same run's Hugging Face generate)",
+                     f"{v['seconds']:.2f} s, {v['decoding']} decoding ({v['hf_generate_seconds']:.2f} s)", ""))
+    if r.get("model_files_mb") is not None:
+        rows.append(("Model files (the text encoder comes from its package)", f"{r['model_files_mb']:.1f} MB", ""))
     if r.get("tokenizer_checks"):
         # The checks the tokenizer costs most, worst first.
         lost = sorted(r["tokenizer_checks"].items(), key=lambda item: item[1]["through_tokenizer"] - item[1]["as_they_are"])
