@@ -30,10 +30,8 @@ INSTRUCTION_CHOICES = {task: [INSTRUCTIONS[task], *PARAPHRASES[task]] for task i
 
 
 def make_example(codes, caption: str, codebook_size: int, rng: np.random.Generator, weights: dict,
-                 paraphrase: float = 0.25, quote: float = 0.5, steer: float = 0.5,
-                 unconditional: float = 0.0) -> tuple[str, str]:
-    """One (prompt, answer) pair for a clip's codes and one of its captions; with
-    `unconditional`, that share of text-to-motion prompts hold the instruction alone."""
+                 paraphrase: float = 0.25, quote: float = 0.5, steer: float = 0.5) -> tuple[str, str]:
+    """One (prompt, answer) pair for a clip's codes and one of its captions."""
     tasks = [t for t in TASKS if weights.get(t, 0) > 0]
     if len(codes) < 3:
         tasks = [t for t in tasks if t in ("text_to_motion", "motion_to_text")]
@@ -44,9 +42,6 @@ def make_example(codes, caption: str, codebook_size: int, rng: np.random.Generat
     text = f'"{caption}"' if rng.random() < quote else caption
     length = len(codes)
     if task == "text_to_motion":
-        # Drawn only when asked for, so runs without it keep their random stream.
-        if unconditional > 0 and rng.random() < unconditional:
-            return prompt(task, text="", instruction=instruction).rstrip(), motion_string(codes, codebook_size)
         return prompt(task, text=text, instruction=instruction), motion_string(codes, codebook_size)
     if task == "motion_to_text":
         return prompt(task, motion=motion_string(codes, codebook_size), instruction=instruction), caption

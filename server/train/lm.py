@@ -52,10 +52,6 @@ DEFAULTS = {
     "train": {**TRAIN_DEFAULTS, "lr": 5e-4, "weight_decay": 0.01, "max_codes": 50, "paraphrase": 0.25, "quote": 0.5,
               "steer": 0.5, "text_to_motion": 0.4, "motion_to_text": 0.25, "prediction": 0.15, "inbetween": 0.2,
               "validation_examples": 64,
-              # The share of text-to-motion examples given the instruction alone, no text:
-              # the model learns unconditional motion too, which classifier-free guidance
-              # needs (sampling that leans away from it towards the prompt).
-              "unconditional": 0.0,
               # Every real motion-capture training clip again at each of these speeds (augment.py).
               "real_speeds": [],
               # Every training clip whose captions name a side, again mirrored (augment.py).
@@ -154,7 +150,7 @@ def build_examples(coded, clips, indices, seed: int, epoch: int, codebook_size: 
         codes = variants[rng.integers(len(variants))].tolist()
         caption = clips[index].captions[rng.integers(len(clips[index].captions))]
         prompt, answer = make_example(codes, caption, codebook_size, rng, weights,
-                                      train["paraphrase"], train["quote"], train["steer"], train["unconditional"])
+                                      train["paraphrase"], train["quote"], train["steer"])
         prompts.append(prompt)
         answers.append(answer)
     return prompts, answers
@@ -336,7 +332,7 @@ def _validation_batch(model: MotionGPT, directory, train, device):
         return None
     coded = clip_codes(vae, clips, train["max_codes"])
     prompts, answers = build_examples(coded, clips, range(len(clips)), 12345, 0, vae.config.codebook_size,
-                                      {**train, "paraphrase": 0.0, "quote": 0.0, "unconditional": 0.0})
+                                      {**train, "paraphrase": 0.0, "quote": 0.0})
     with torch.no_grad():
         return encode_batch(model, prompts, answers, device)
 
