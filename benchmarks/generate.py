@@ -12,33 +12,16 @@ compares between machines.
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from server.eval.report import SPEED_PROMPTS as PROMPTS
+from server.eval.report import seconds_per_motion
 from server.model.motiongpt import Sampling
 from server.model.store import load_any
-
-PROMPTS = ["a person walks forward", "someone jumps in place twice", "a man waves with the right hand",
-           "a woman squats three times"]
-
-
-def seconds_per_motion(model, mode: str, repeats: int) -> float:
-    model.decoding = mode
-    model.generate(PROMPTS[0], frames=196, seed=0)  # warm-up: builds the decoder
-    best = []
-    for prompt in PROMPTS:
-        runs = []
-        for seed in range(repeats):
-            start = time.perf_counter()
-            motion = model.generate(prompt, frames=196, seed=seed)[0]
-            runs.append(time.perf_counter() - start)
-            assert len(motion) == 196, len(motion)
-        best.append(min(runs))
-    return sum(best) / len(best)
 
 
 def greedy_agreement(model) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from retarget.humanml3d import features_from_joints, joints_from_features
+from server.model.catalog import size_on_disk
 from server.train.corpus import MOCAP_PREFIX, clip_actions as read_clip_actions, load_clips, read_statistics, single_actions
 
 from . import metrics
@@ -105,37 +106,43 @@ def tokenizer_checks(model, data: Path, mean: np.ndarray, std: np.ndarray) -> di
             for check, (n, kept, coded) in sorted(counts.items())}
 
 
-def generation_seconds(model, frames: int = 196, runs: int = 5) -> dict:
-    """Median seconds to generate `frames` frames from text with the model's decoding and
-    with Hugging Face `generate` (the reference, timed in the same run: machines are noisy),
-    after one warm-up each; and the threads torch used."""
+# What speed is measured on, here and in benchmarks/generate.py: one procedure for both.
+SPEED_PROMPTS = ["a person walks forward", "someone jumps in place twice", "a man waves with the right hand",
+                 "a woman squats three times"]
+
+
+def seconds_per_motion(model, mode: str, repeats: int, frames: int = 196) -> float:
+    """Seconds to generate `frames` frames from text with decoding `mode`: the best of
+    `repeats` runs per prompt, averaged over SPEED_PROMPTS, after one warm-up (which
+    builds the decoder). The model's own decoding is restored afterwards."""
     import time
 
-    import torch
-
     chosen = model.decoding
-
-    def median_time(mode: str) -> float:
-        model.decoding = mode
-        model.generate("a person walks forward", frames=frames, seed=0)
-        times = []
-        for seed in range(runs):
-            started = time.perf_counter()
-            model.generate("a person walks forward", frames=frames, seed=seed)
-            times.append(time.perf_counter() - started)
-        return float(np.median(times))
-
     try:
-        seconds, reference = median_time(chosen), median_time("hf")
+        model.decoding = mode
+        model.generate(SPEED_PROMPTS[0], frames=frames, seed=0)
+        best = []
+        for prompt in SPEED_PROMPTS:
+            runs = []
+            for seed in range(repeats):
+                start = time.perf_counter()
+                motion = model.generate(prompt, frames=frames, seed=seed)[0]
+                runs.append(time.perf_counter() - start)
+                assert len(motion) == frames, len(motion)
+            best.append(min(runs))
     finally:
         model.decoding = chosen
-    return {"frames": frames, "seconds": seconds, "decoding": chosen, "hf_generate_seconds": reference,
+    return sum(best) / len(best)
+
+
+def generation_seconds(model, frames: int = 196, repeats: int = 3) -> dict:
+    """The model's decoding against Hugging Face `generate` timed in the same run
+    (machines are noisy), and the threads torch used."""
+    import torch
+
+    return {"frames": frames, "seconds": seconds_per_motion(model, model.decoding, repeats, frames),
+            "decoding": model.decoding, "hf_generate_seconds": seconds_per_motion(model, "hf", repeats, frames),
             "threads": torch.get_num_threads()}
-
-
-def model_files_mb(directory) -> float:
-    """The model directory's own files (the text encoder comes from its package)."""
-    return sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file()) / 1e6
 
 
 def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: int = 32, samples: int = 10,
@@ -158,7 +165,8 @@ def evaluate(model, evaluator, data, out, clips: int = 256, multimodal_texts: in
     log("eval: generation speed")
     results["speed"] = generation_seconds(model)
     if model_dir is not None:
-        results["model_files_mb"] = model_files_mb(model_dir)
+        # The model directory's own files (the text encoder comes from its package).
+        results["model_files_mb"] = size_on_disk(Path(model_dir)) / 1e6
 
     log(f"eval: text-to-motion on {len(test)} clips")
     captions = [c.captions[0] for c in test]

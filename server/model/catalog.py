@@ -108,7 +108,7 @@ def downloads_folder() -> Path:
     return motiongpt_home() / "downloads"
 
 
-def _size_on_disk(directory: Path) -> int:
+def size_on_disk(directory: Path) -> int:
     return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
 
 
@@ -126,13 +126,13 @@ def installed_models() -> list[InstalledModel]:
     Folders in the middle of an install (NAME.partial) are not models yet."""
     models = []
     if (EMBEDDED_DIRECTORY / "config.json").is_file():
-        models.append(InstalledModel(EMBEDDED_NAME, EMBEDDED_DIRECTORY, _size_on_disk(EMBEDDED_DIRECTORY),
+        models.append(InstalledModel(EMBEDDED_NAME, EMBEDDED_DIRECTORY, size_on_disk(EMBEDDED_DIRECTORY),
                                      "embedded: trained by this project's scripts"))
     folder = models_folder()
     if folder.is_dir():
         for directory in sorted(folder.iterdir()):
             if directory.is_dir() and (directory / "config.json").is_file() and not directory.name.endswith(".partial"):
-                models.append(InstalledModel(directory.name, directory, _size_on_disk(directory), _origin(directory)))
+                models.append(InstalledModel(directory.name, directory, size_on_disk(directory), _origin(directory)))
     return models
 
 
