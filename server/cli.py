@@ -278,7 +278,7 @@ def _pack(args) -> None:
 
     from server.model.store import load_model_dir, save_model_dir
 
-    from server.model.catalog import resolve_model
+    from server.model.catalog import resolve_model, size_on_disk
 
     model = load_model_dir(resolve_model(args.model))
     model.name = args.name or model.name
@@ -287,7 +287,7 @@ def _pack(args) -> None:
     # Half precision halves the file (the repository keeps it); loading converts back
     # to float32, so only storage is rounded.
     out = save_model_dir(model, args.out, dtype=torch.float16)
-    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    size = size_on_disk(out)
     print(f"{out}: {model.name!r}, {size / 1e6:.1f} MB (weights in float16)")
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .catalog import DOWNLOADABLE, ORIGIN_FILE, Downloadable, HubFile, downloads_folder, installed_models, models_folder
+from .catalog import (DOWNLOADABLE, ORIGIN_FILE, Downloadable, HubFile, downloads_folder, installed_models, models_folder,
+                      size_on_disk)
 
 # Attempts per file within one run when the connection breaks mid-file; each continues
 # where the last stopped. Past them the run fails and the next run continues.
@@ -240,6 +241,6 @@ def download(name: str, accept_licence: bool = False, keep_download: bool = Fals
         log(f"kept the download in {downloads_folder() / name}")
     else:
         shutil.rmtree(downloads_folder() / name, ignore_errors=True)
-    size = sum(f.stat().st_size for f in target.iterdir() if f.is_file())
+    size = size_on_disk(target)
     log(f"installed {name} in {target} ({size / 1e6:.1f} MB); use it with --model {name}")
     return target
