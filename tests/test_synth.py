@@ -141,7 +141,7 @@ def test_captions_name_their_parameters_and_hold_out_phrasings():
     rng = np.random.default_rng(0)
     for _ in range(50):
         text = caption([("wave", {"hand": "left", "count": 3})], rng, held_out=False)
-        assert "left" in text and ("three" in text or "wave" in text)
+        assert "left" in text and ("three" in text or "wav" in text)  # "waves", "waving"
         held = caption([("wave", {"hand": "left", "count": 3})], rng, held_out=True)
         assert "left" in held
     for action, (train, held_out) in PHRASES.items():

@@ -9,9 +9,10 @@ hand twice, then jumps forward".
 
 import numpy as np
 
-VERSION = 2
+VERSION = 3
 
-SUBJECTS = ["a person", "someone", "a man", "a woman", "the person", "a figure", "the subject"]
+SUBJECTS = ["a person", "someone", "a man", "a woman", "the person", "a figure", "the subject", "he", "she", "a guy",
+            "a girl", "a boy", "a child"]
 HELD_OUT_SUBJECTS = ["a human", "the man", "this person", "an individual", "the human"]
 
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
@@ -221,6 +222,102 @@ NEW_PHRASES = {
               ["steps forward and back in a salsa rhythm {count}", "does latin dance steps {count}"]),
 }
 PHRASES |= NEW_PHRASES
+
+# More training phrasings for every action (version 3): tenses, "is ...ing", plainer and
+# looser wordings. None repeats a held-out phrasing's wording of the same action, and none
+# is written from the evaluation's prompts (server/eval/prompts.py), which must stay unseen.
+MORE_PHRASES = {
+    "walk": ["walked {direction} {speed}", "is taking a walk {direction} {speed}", "steps along {direction} {speed}",
+             "walks a few steps {direction} {speed}", "goes for a walk {direction} {speed}"],
+    "jog": ["jogged forward", "goes for a jog", "trots forward", "is jogging ahead at a gentle pace"],
+    "run": ["ran forward", "is sprinting ahead", "runs at full speed", "takes off running forward", "rushes forward at a run"],
+    "walk_backward": ["walked backwards {speed}", "takes a few steps back {speed}", "goes backward {speed}",
+                      "is stepping back {speed}", "walks back {speed}"],
+    "start_stop": ["walks forward briefly, then stands still", "took a few steps and stopped", "is walking, then stops"],
+    "side_step": ["stepped sideways to the {side}", "is side stepping to the {side}", "walks sideways to the {side}"],
+    "turn": ["turned {degrees} degrees to the {side}", "is turning to the {side}", "turns to face the {side}",
+             "turns {side} {degrees} degrees", "makes a {degrees} degree turn to the {side}"],
+    "circle": ["walked in a circle to the {side}", "is walking in a {side} circle"],
+    "jump": ["jumped {direction} {count}", "is jumping {direction}", "takes {count_n} jumps {direction}",
+             "pushes off with both feet and jumps {direction} {count}", "jumps {direction} with both legs {count}"],
+    "hop": ["hopped on the {side} leg {count}", "is hopping on the {side} foot", "hops on one foot, the {side}, {count}"],
+    "jumping_jacks": ["did {count_n} jumping jacks", "is doing jumping jacks",
+                      "jumps spreading the arms and legs {count}"],
+    "wave": ["waved the {hand} hand {count}", "is waving with the {hand} hand", "gives a wave with the {hand} hand",
+             "waves the {hand} arm in the air"],
+    "raise_arms": ["raised the {hand} arm {how}", "is raising the {hand} arm {how}", "lifts up the {hand} arm {how}"],
+    "punch": ["punched with the {hand} hand {count}", "is punching with the {hand} hand",
+              "hits forward with the {hand} hand {count}"],
+    "clap": ["clapped {count}", "is clapping the hands"],
+    "throw": ["threw a ball with the {hand} hand", "is throwing overhand with the {hand} arm",
+              "throws overhand with the {hand} arm"],
+    "reach_up": ["reached up with the {hand} hand", "is reaching up high with the {hand} hand",
+                 "stretches up to get something with the {hand} hand"],
+    "point": ["pointed forward with the {hand} hand", "is pointing ahead with the {hand} hand"],
+    "kick": ["kicked with the {leg} leg", "is kicking with the {leg} foot", "kicks the {leg} leg forward",
+             "kicks out in front with the {leg} foot"],
+    "squat": ["squatted {count}", "is squatting", "squats down low {count}", "lowers the hips into a squat {count}"],
+    "crouch": ["crouched down", "is crouching", "crouches and rises again"],
+    "lunge": ["lunged forward with the {leg} leg", "is lunging forward on the {leg} leg"],
+    "bow": ["bowed", "is bowing", "bows politely"],
+    "kneel": ["knelt on the {knee} knee", "is kneeling on the {knee} knee", "goes down to the {knee} knee"],
+    "sit_on_floor": ["sat on the floor and got up", "is sitting down on the floor, then stands",
+                     "sits on the floor for a moment and gets up again"],
+    "stretch": ["stretched", "is stretching the arms"],
+    "stand": ["stood still", "is standing still", "waits in place", "stood in place"],
+    "look_around": ["looked around", "is looking around", "looks to the left and to the right"],
+    "shift_weight": ["shifted the weight from one foot to the other", "is swaying side to side"],
+    "march": ["is marching {speed}", "walks forward in a march {speed}"],
+    "tiptoe": ["tiptoes forward", "moves quietly on the toes"],
+    "sneak": ["sneaked forward", "sneaks ahead quietly"],
+    "limp": ["limps on the {side} leg", "is walking with a limp on the {side} leg"],
+    "carry": ["carries something heavy forward {speed}", "is walking with a box in the arms {speed}"],
+    "stumble": ["stumbled", "trips while walking and recovers"],
+    "jog_in_place": ["is jogging in place", "runs on the spot"],
+    "zigzag": ["walks zigzag", "zigzags forward"],
+    "walk_diagonal": ["walks forward at an angle to the {side}", "is walking diagonally {side}"],
+    "stairs_up": ["climbs up the stairs", "walked up {steps} steps", "goes up the stairs"],
+    "stairs_down": ["climbs down the stairs", "walked down {steps} steps", "goes down the stairs"],
+    "step_over": ["steps over a box", "stepped over an obstacle"],
+    "spin": ["spins {degrees} degrees to the {side}", "spun to the {side}",
+             "turns around quickly on one foot to the {side}"],
+    "jump_over": ["jumps over an obstacle", "is jumping over something"],
+    "jump_turn": ["jumps turning {degrees} degrees to the {side}"],
+    "jump_backward": ["jumps back {count}", "is jumping backward", "jumps backwards with both feet {count}"],
+    "jump_sideways": ["is jumping to the {side}", "jumps to the {side} side {count}", "jumped sideways to the {side}"],
+    "skip": ["skipped forward {count}", "is skipping along"],
+    "sit_down": ["sits on a chair", "sat down", "sits down in a chair"],
+    "stand_up": ["got up from a chair", "stands up from sitting"],
+    "lie_down": ["lies on the floor", "lay down on the back"],
+    "get_up": ["gets back up from the floor", "got up off the ground"],
+    "fall_down": ["falls backward to the ground", "falls down"],
+    "hands_on_hips": ["has the hands on the hips"],
+    "salute": ["salutes"],
+    "jump_rope": ["skips with a rope {count}"],
+    "crawl": ["crawls on hands and knees", "is crawling forward"],
+    "pick_up": ["picks up something off the floor with the {hand} hand", "bends over to pick something up"],
+    "push": ["pushes a heavy box {count}", "pushed something forward"],
+    "pull": ["pulls on a rope {count}", "pulled something toward the body"],
+    "drink": ["drinks with the {hand} hand", "is taking a drink with the {hand} hand"],
+    "phone_call": ["is talking on the phone", "takes a phone call with the {hand} hand"],
+    "nod": ["nods yes {count}"],
+    "shake_head": ["shakes the head no {count}"],
+    "cross_arms": ["stands with the arms crossed"],
+    "balance": ["balances on one leg, the {side} one"],
+    "arm_circles": ["circles the arms {how}"],
+    "toe_touch": ["touched the toes {count}"],
+    "torso_twist": ["twists the upper body {count}"],
+    "throw_underhand": ["throws something underhand with the {hand} hand"],
+    "swing_bat": ["swings a bat"],
+    "swing_racket": ["plays tennis with the {hand} hand"],
+    "golf_swing": ["plays golf, swinging a club"],
+    "boxing_combo": ["throws a combination of punches {count}"],
+    "dance_groove": ["dances {speed}", "is dancing to the music"],
+    "dance_twist": ["is dancing the twist"],
+    "salsa": ["dances some salsa steps"],
+}
+for _action, _more in MORE_PHRASES.items():
+    PHRASES[_action] = (PHRASES[_action][0] + _more, PHRASES[_action][1])
 
 # Modifiers the motion carries in its parameters, named after the action's phrase.
 MODIFIERS = {

@@ -180,6 +180,9 @@ def _std_per_block(std: np.ndarray) -> np.ndarray:
     return out
 
 
+TRAINING_CAPTIONS = 6  # caption draws per training clip (duplicates drop out)
+
+
 def split_of(index: int, seed: int) -> str:
     draw = np.random.default_rng([seed, index, 7]).random()
     return "train" if draw < 0.8 else "val" if draw < 0.85 else "test"
@@ -191,7 +194,9 @@ def make_clip(index: int, seed: int) -> dict:
     split = split_of(index, seed)
     held_out = split == "test"
     described = [(a, p) for a, p, _, _ in clip.actions]
-    captions = sorted({caption(described, rng, held_out) for _ in range(3)})
+    # Training clips get more draws than test clips: more of the training phrasings are read
+    # per clip, while the test captions (three held-out draws) stay what they were.
+    captions = sorted({caption(described, rng, held_out) for _ in range(3 if held_out else TRAINING_CAPTIONS)})
     return {"id": f"{index:06d}", "split": split, "joints": clip.joints.astype(np.float32),
             "features": features_from_joints(clip.joints).astype(np.float32), "captions": captions,
             "actions": [{"action": a, "start": s, "end": e, "params": p} for a, p, s, e in clip.actions], "source": "synth"}
