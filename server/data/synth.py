@@ -181,6 +181,7 @@ def _std_per_block(std: np.ndarray) -> np.ndarray:
 
 
 TRAINING_CAPTIONS = 6  # caption draws per training clip (duplicates drop out)
+TEST_CAPTIONS = 3  # per test clip: as many as before version 3, so test captions stay the same
 
 
 def split_of(index: int, seed: int) -> str:
@@ -195,8 +196,9 @@ def make_clip(index: int, seed: int) -> dict:
     held_out = split == "test"
     described = [(a, p) for a, p, _, _ in clip.actions]
     # Training clips get more draws than test clips: more of the training phrasings are read
-    # per clip, while the test captions (three held-out draws) stay what they were.
-    captions = sorted({caption(described, rng, held_out) for _ in range(3 if held_out else TRAINING_CAPTIONS)})
+    # per clip, while the test captions (held-out draws) stay what they were.
+    draws = TEST_CAPTIONS if held_out else TRAINING_CAPTIONS
+    captions = sorted({caption(described, rng, held_out) for _ in range(draws)})
     return {"id": f"{index:06d}", "split": split, "joints": clip.joints.astype(np.float32),
             "features": features_from_joints(clip.joints).astype(np.float32), "captions": captions,
             "actions": [{"action": a, "start": s, "end": e, "params": p} for a, p, s, e in clip.actions], "source": "synth"}

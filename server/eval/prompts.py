@@ -100,7 +100,7 @@ DEV_PROMPTS = [
     Prompt("a person bends the knees and goes down low", "lower"),
     Prompt("someone stands there without moving much", "stay"),
     # 30 more (stage 3.0), so that a choice between checkpoints is not a coin toss: with 20
-    # prompts x 30 seeds, two runs of one model differed by 2-3 points.
+    # prompts one prompt is 5 points of the pass rate, and checkpoints differed by 2-4.
     Prompt("the kid tries to touch the ceiling with a jump", "jump_up"),
     Prompt("a man springs into the air from standing", "jump_up"),
     Prompt("someone jumps up and down on the spot twice", "jump_up"),
