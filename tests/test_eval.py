@@ -145,7 +145,7 @@ def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
     assert kept == sorted(kept) and "VQ keeps of the widest foot/wrist swing" in table  # worst first
     # walk, jump and squat clips name no side, so only their checks can be judged.
     checks = results["tokenizer_checks"]
-    assert checks and set(checks) <= {"walk_forward", "jump_up", "lower"}
+    assert checks and set(checks) <= {"walk_forward", "jump_up", "jump_forward", "lower"}
     assert all(v["clips"] > 0 and 0 <= v["through_tokenizer"] <= 1 for v in checks.values())
     assert "as they are -> through the VQ" in table
 

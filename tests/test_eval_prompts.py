@@ -70,3 +70,23 @@ def test_locomotion_jump_and_lowering_checks_tell_actions_apart():
     assert judge(Prompt("", "walk_backward"), backward)[0] and not judge(Prompt("", "walk_forward"), backward)[0]
     run = performed("walk", gait="run")
     assert judge(Prompt("", "run"), run)[0]
+
+
+def test_corpus_clips_are_judged_by_what_their_parameters_say():
+    """eval's tokenizer checks judge held-out corpus clips of any length: a jump drawn
+    forward by the forward-jump check, a run by its speed over its own length."""
+    from server.eval.report import clip_check
+
+    forward = performed("jump", direction="forward")
+    in_place = performed("jump", direction="in place")
+    check, _ = clip_check("jump", {"direction": "forward"})
+    assert check == "jump_forward" and judge(Prompt("", check), forward)[0]
+    assert not judge(Prompt("", "jump_up"), forward)[0]  # what a jump in place's check said of it
+    check, _ = clip_check("jump", {"direction": "in place"})
+    assert check == "jump_up" and judge(Prompt("", check), in_place)[0]
+    assert clip_check("walk", {"direction": "backward"}) is None
+    run = performed("walk", gait="run")
+    assert judge(Prompt("", "run"), run)[0]
+    half = run[: len(run) // 2]
+    assert judge(Prompt("", "run"), half)[0]  # 2 s of the same run is as fast
+    assert not judge(Prompt("", "run"), np.repeat(half, 2, axis=0))[0]  # the same ground in twice the time

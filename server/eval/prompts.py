@@ -17,7 +17,8 @@ import numpy as np
 
 from retarget.skeleton import JOINT_INDEX as J
 
-SECONDS = 4.0
+SECONDS = 4.0  # what each prompt is generated for
+FPS = 20
 SEEDS = tuple(range(10))  # 3 seeds moved a model's pass rate by 4 points between draws
 
 
@@ -205,14 +206,18 @@ def _walk_backward(m, side):
     return z < -0.5 and abs(x) < 0.6 * -z, None
 
 
+def _speed(motion) -> float:
+    """Metres per second over the whole motion (its own length: the tokenizer checks
+    judge corpus clips of every length)."""
+    return float(np.hypot(*_travel(motion)) / (len(motion) / FPS))
+
+
 def _run(m, side):
-    x, z = _travel(m)
-    return z > 0 and np.hypot(x, z) / SECONDS > 2.0, None
+    return _travel(m)[1] > 0 and _speed(m) > 2.0, None
 
 
 def _jog(m, side):
-    x, z = _travel(m)
-    return z > 0 and np.hypot(x, z) / SECONDS > 1.3, None
+    return _travel(m)[1] > 0 and _speed(m) > 1.3, None
 
 
 def _lower(m, side):
@@ -277,7 +282,7 @@ def evaluate_prompts(model, seeds=SEEDS, prompts=PROMPTS, log=None) -> dict:
     rows = []
     for prompt in prompts:
         for seed in seeds:
-            motion = model.generate(prompt.text, frames=int(SECONDS * 20), seed=seed)[0]
+            motion = model.generate(prompt.text, frames=int(SECONDS * FPS), seed=seed)[0]
             passed, side_right = judge(prompt, motion)
             rows.append({"prompt": prompt.text, "check": prompt.check, "side": prompt.side, "seed": seed,
                          "passed": passed, "side_right": side_right})

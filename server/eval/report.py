@@ -76,6 +76,17 @@ ACTION_CHECKS = {"jump": ("jump_up", None), "jump_backward": ("jump_backward", N
                  "side_step": ("sideways", "side"), "stand": ("stay", None)}
 
 
+def clip_check(action: str | None, params: dict) -> tuple[str, str | None] | None:
+    """The prompt check a corpus clip of one action should pass, with the parameter naming
+    its side, or None: a walk in another direction has none, and a jump drawn forward is
+    judged as a forward jump (judged as a jump in place, 57 of 178 corpus jumps failed)."""
+    if action == "walk" and params.get("direction", "forward") != "forward":
+        return None
+    if action == "jump" and params.get("direction") == "forward":
+        return "jump_forward", None
+    return ACTION_CHECKS.get(action)
+
+
 def tokenizer_checks(model, data: Path, mean: np.ndarray, std: np.ndarray) -> dict:
     """The prompt checks on held-out corpus clips (val and test) that show one action, as
     they are and passed through the tokenizer's codes and back: the most the language model
@@ -89,9 +100,10 @@ def tokenizer_checks(model, data: Path, mean: np.ndarray, std: np.ndarray) -> di
     for split in ("val", "test"):
         for clip in load_clips(data, split, min_frames=2 * step):
             action, params = entries.get(clip.name, (None, {}))
-            if action not in ACTION_CHECKS or (action == "walk" and params.get("direction", "forward") != "forward"):
+            judged = clip_check(action, params)
+            if judged is None:
                 continue
-            check, side_key = ACTION_CHECKS[action]
+            check, side_key = judged
             side = params.get(side_key) if side_key else None
             if side_key and side not in ("left", "right"):
                 continue
