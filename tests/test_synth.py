@@ -124,6 +124,25 @@ def test_the_named_hand_waves_and_the_named_leg_kicks():
         assert joints[:, kicking, 1].max() > 0.3 and joints[:, standing, 1].max() < 0.12
 
 
+def test_raised_arms_go_above_the_head_forward_or_sideways():
+    hows = set()
+    for seed in range(12):
+        segment, joints = perform("raise_arms", seed)
+        hows.add(segment.params["how"])
+        for side in ("left", "right"):
+            wrist = joints[:, J[f"{side}_wrist"]]
+            if segment.params["hand"] not in (side, "both"):
+                assert wrist[:, 1].max() < 1.0
+                continue
+            assert wrist[:, 1].max() > joints[:, J["head"], 1].max(), segment.params
+            # Where the wrist first reaches shoulder height on the way up, a forward raise
+            # is in front of the body and a sideways one out to its side.
+            level = np.argmax(wrist[:, 1] >= joints[:, J[f"{side}_shoulder"], 1])
+            forward, outward = (wrist[level] - joints[level, J["pelvis"]])[[2, 0]]
+            assert (forward > abs(outward)) == (segment.params["how"] == "forward"), (segment.params, forward, outward)
+    assert hows == {"forward", "sideways"}
+
+
 def test_side_steps_go_to_the_named_side():
     for seed in range(6):
         segment, joints = perform("side_step", seed)
@@ -175,6 +194,7 @@ def test_data_synth_writes_humanml3d_layout(tmp_path, capsys):
     records = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == sorted(r["id"] for r in records)
     corpus = json.loads((out / "corpus.json").read_text())
+    assert corpus["motion_version"] == actions.MOTION_VERSION and corpus["template_version"] == 3
     test_lines = [line for name in ids["test"] for line in (out / "texts" / f"{name}.txt").read_text().splitlines()]
     train_lines = [line for name in ids["train"] for line in (out / "texts" / f"{name}.txt").read_text().splitlines()]
     held = [p for phrases in corpus["held_out_phrasings"].values() for p in phrases]

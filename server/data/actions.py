@@ -17,6 +17,10 @@ from retarget.skeleton import JOINT_COUNT, JOINT_INDEX
 
 from . import pose
 
+# Bumped when an action's motion changes, recorded in corpus.json beside the captions'
+# version. 2: arms raised forward rise (before, the wrist stayed at the hip).
+MOTION_VERSION = 2
+
 G = 9.81
 ARMS_DOWN = np.radians(-72.0)
 TOES_DOWN = np.radians(25.0)  # the foot bone's pitch when the sole is flat
@@ -373,7 +377,11 @@ def raise_arms(rng, seconds):
     up = pose.envelope(t, t[-1], 0.7)
     for side in sides:
         if forward:
-            _arm(segment.angles, side, "fwd")[:] += np.radians(160) * up
+            # Swung to the front (about the vertical axis) early, then lifted in the body's
+            # sagittal plane to 70 degrees above level: "fwd" alone only turns a hanging
+            # arm about itself (the wrist stayed at the hip: corpus versions before 4).
+            _arm(segment.angles, side, "fwd")[:] += np.radians(90) * np.clip(2 * up, 0, 1)
+            _arm(segment.angles, side, "elev")[:] += (np.radians(70) - ARMS_DOWN) * up
         else:
             _arm(segment.angles, side, "elev")[:] += (np.radians(160) - ARMS_DOWN) * up
     return segment

@@ -26,7 +26,7 @@ from retarget.rotation import quat_mul
 from retarget.skeleton import JOINT_INDEX
 
 from . import pose
-from .actions import ACTIONS, ANGLE_NAMES, NEUTRAL, Segment, rotations
+from .actions import ACTIONS, ANGLE_NAMES, MOTION_VERSION, NEUTRAL, Segment, rotations
 from .captions import PHRASES, VERSION, caption, tag
 
 MIN_FRAMES, MAX_FRAMES = 40, 200
@@ -280,7 +280,7 @@ def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool =
     (partial / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (partial / "corpus.json").write_text(json.dumps({
         "seed": seed, "clips": len(records), "synthetic": clips, "motion_capture": len(records) - clips, "fps": FPS,
-        "template_version": VERSION,
+        "template_version": VERSION, "motion_version": MOTION_VERSION,
         "splits": {s: sum(r["split"] == s for r in records) for s in ("train", "val", "test")},
         "actions": sorted(PHRASES), "held_out_phrasings": {a: p[1] for a, p in PHRASES.items()},
     }, indent=2))
