@@ -195,6 +195,7 @@ def test_data_synth_writes_humanml3d_layout(tmp_path, capsys):
     assert [r["id"] for r in records] == sorted(r["id"] for r in records)
     corpus = json.loads((out / "corpus.json").read_text())
     assert corpus["motion_version"] == actions.MOTION_VERSION and corpus["template_version"] == 3
+    assert len(corpus["held_out_combinations"]) > 200 and all(" then " in c for c in corpus["held_out_combinations"])
     test_lines = [line for name in ids["test"] for line in (out / "texts" / f"{name}.txt").read_text().splitlines()]
     train_lines = [line for name in ids["train"] for line in (out / "texts" / f"{name}.txt").read_text().splitlines()]
     held = [p for phrases in corpus["held_out_phrasings"].values() for p in phrases]
@@ -573,6 +574,22 @@ def test_a_clip_sits_or_lies_down_and_gets_up_without_standing_in_between():
         for before, after in itertools.pairwise(names):
             assert (before in HELD_POSES) == (after == HELD_POSES.get(before)), names
             assert (after in HELD_POSES.values()) == (HELD_POSES.get(before) == after), names
+
+
+def test_held_out_action_combinations_appear_only_in_test_clips():
+    from server.data.synth import HELD_OUT_PAIRS, HELD_POSES, LEAVING, make_clip, synthesize
+
+    assert 200 < len(HELD_OUT_PAIRS) < 800  # about one ordered pair in ten
+    assert not any(a in HELD_POSES or b in LEAVING for a, b in HELD_OUT_PAIRS)  # forced pairs stay trainable
+    def pairs(actions):
+        return set(zip(actions, actions[1:])) & HELD_OUT_PAIRS
+    rng = np.random.default_rng(1)
+    drawn = [[name for name, *_ in synthesize(rng, held_out_pairs=True).actions] for _ in range(400)]
+    assert sum(bool(pairs(names)) for names in drawn) >= 5  # test clips may hold them
+    rng = np.random.default_rng(1)
+    assert not any(pairs([name for name, *_ in synthesize(rng).actions]) for _ in range(400))
+    clips = [make_clip(index, 0) for index in range(300)]
+    assert not any(pairs([a["action"] for a in c["actions"]]) for c in clips if c["split"] != "test")
 
 
 def test_crawling_on_hands_and_knees_keeps_planted_hands_and_knees_still():

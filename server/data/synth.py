@@ -15,6 +15,7 @@ the step it stands on). Lying or sitting on the floor, the trunk rests on it ins
 
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,23 @@ def _natural_noise(angles: dict, rng, frames: int, support=None) -> None:
 # one follows the other directly, without standing up in between.
 HELD_POSES = {"sit_down": "stand_up", "lie_down": "get_up", "fall_down": "get_up"}
 LEAVING = {"stand_up": "sit_down", "get_up": "lie_down"}  # what comes before, when something does
+
+
+def _held_out_pairs() -> frozenset:
+    """Action combinations kept for evaluation: one in ten ordered pairs (this action, then
+    that one), by a fixed hash of their names, so the set does not depend on a seed. Pairs
+    the synthesizer forces (sitting down, then standing up) are never held out. Training
+    and validation clips never hold one in a row; test clips may."""
+    free = [name for name in ACTIONS if name not in HELD_POSES and name not in LEAVING]
+    return frozenset((a, b) for a in free for b in free
+                     if a != b and zlib.crc32(f"{a} then {b}".encode()) % 10 == 0)
+
+
+HELD_OUT_PAIRS = _held_out_pairs()
+
+
+def holds_held_out_pair(names) -> bool:
+    return any(pair in HELD_OUT_PAIRS for pair in zip(names, names[1:]))
 
 
 def join(segments: list[Segment]) -> Segment:
@@ -138,7 +156,9 @@ ACTION_WEIGHTS = {name: 1.0 for name in ACTIONS} | {"walk": 5.0, "jump": 2.0, "t
                                                      "circle": 1.5, "wave": 1.5, "kick": 1.5, "squat": 1.5}
 
 
-def synthesize(rng: np.random.Generator) -> Clip:
+def synthesize(rng: np.random.Generator, held_out_pairs: bool = False) -> Clip:
+    """One clip of one to three actions; `held_out_pairs`: whether it may hold an action
+    combination kept for evaluation (HELD_OUT_PAIRS; test clips only)."""
     count = int(rng.choice(len(SEQUENCE_SHARES), p=SEQUENCE_SHARES)) + 1
     names = list(ACTIONS)
     weights = np.array([ACTION_WEIGHTS[n] for n in names])
@@ -152,6 +172,8 @@ def synthesize(rng: np.random.Generator) -> Clip:
                 picks[k + 1] = HELD_POSES[picks[k]]
             if picks[k] in LEAVING and k > 0 and HELD_POSES.get(picks[k - 1]) != picks[k]:
                 picks[k - 1] = LEAVING[picks[k]]
+        if not held_out_pairs and holds_held_out_pair(picks):
+            continue
         segments = [ACTIONS[name](rng, budget / count) for name in picks]
         frames = sum(s.frames for s in segments)
         if MIN_FRAMES <= frames <= MAX_FRAMES:
@@ -191,9 +213,9 @@ def split_of(index: int, seed: int) -> str:
 
 def make_clip(index: int, seed: int) -> dict:
     rng = np.random.default_rng([seed, index])
-    clip = synthesize(rng)
     split = split_of(index, seed)
     held_out = split == "test"
+    clip = synthesize(rng, held_out_pairs=held_out)
     described = [(a, p) for a, p, _, _ in clip.actions]
     # Training clips get more draws than test clips: more of the training phrasings are read
     # per clip, while the test captions (held-out draws) stay what they were.
@@ -281,6 +303,7 @@ def write_corpus(out, clips: int, seed: int = 0, workers: int = 0, force: bool =
     (partial / "corpus.json").write_text(json.dumps({
         "seed": seed, "clips": len(records), "synthetic": clips, "motion_capture": len(records) - clips, "fps": FPS,
         "template_version": VERSION, "motion_version": MOTION_VERSION,
+        "held_out_combinations": sorted(f"{a} then {b}" for a, b in HELD_OUT_PAIRS),
         "splits": {s: sum(r["split"] == s for r in records) for s in ("train", "val", "test")},
         "actions": sorted(PHRASES), "held_out_phrasings": {a: p[1] for a, p in PHRASES.items()},
     }, indent=2))

@@ -23,6 +23,14 @@ from .prompts import CHECKS, evaluate_prompts
 MIN_FRAMES = 40
 
 
+def held_out_combinations(data: Path) -> set[tuple[str, str]]:
+    """The (action, then action) pairs the corpus kept out of training; empty for a corpus
+    written before it kept any."""
+    path = Path(data) / "corpus.json"
+    listed = json.loads(path.read_text()).get("held_out_combinations", []) if path.exists() else []
+    return {tuple(text.split(" then ")) for text in listed}
+
+
 def caption_naming(data: Path, clip_actions: dict[str, list[str]], test: list, written: list[str]) -> dict:
     """Whether each written caption names an action its clip shows, judged by words that
     name each action, learned from the training captions of clips showing one action
@@ -42,8 +50,16 @@ def caption_naming(data: Path, clip_actions: dict[str, list[str]], test: list, w
     per_action = {}
     for actions, hit, _ in judged:
         per_action.setdefault(actions[0], []).append(hit)
+    # Test clips holding an action combination training never showed (corpus.json lists
+    # them): does the caption name both actions of the pair?
+    held_out = held_out_combinations(data)
+    pairs = [(w, pair) for c, w in zip(test, written) if c.name in clip_actions
+             for pair in zip(clip_actions[c.name], clip_actions[c.name][1:]) if pair in held_out]
+    both = [all(names_action(w, [action], naming) for action in pair) for w, pair in pairs]
     return {"names_action": float(np.mean(synthetic)) if synthetic else None,
             "names_action_real": float(np.mean(real)) if real else None,
+            "names_both_held_out_combination": float(np.mean(both)) if both else None,
+            "held_out_combination_clips": len(both),
             "names_action_per_action": {a: float(np.mean(h)) for a, h in sorted(per_action.items())},
             "actions_without_naming_words": sorted(a for a, units in naming.items() if not units)}
 
@@ -278,6 +294,9 @@ def markdown_table(r: dict) -> str:
     if c.get("names_action_real") is not None:
         rows.append((f"Caption names an action the clip shows (real motion capture, {r['motion_capture_clips']} clips)",
                      f"{c['names_action_real']:.1%}", ""))
+    if c.get("names_both_held_out_combination") is not None:
+        rows.append((f"Caption names both actions of a held-out combination ({c['held_out_combination_clips']} pairs)",
+                     f"{c['names_both_held_out_combination']:.1%}", ""))
     if "prompts" in r:
         p = r["prompts"]
         seeds = p["samples"] // p["prompts"]
