@@ -379,7 +379,7 @@ def raise_arms(rng, seconds):
         if forward:
             # Swung to the front (about the vertical axis) early, then lifted in the body's
             # sagittal plane to 70 degrees above level: "fwd" alone only turns a hanging
-            # arm about itself (the wrist stayed at the hip: corpus versions before 4).
+            # arm about itself (the wrist stayed at the hip before motion_version 2).
             _arm(segment.angles, side, "fwd")[:] += np.radians(90) * np.clip(2 * up, 0, 1)
             _arm(segment.angles, side, "elev")[:] += (np.radians(70) - ARMS_DOWN) * up
         else:
