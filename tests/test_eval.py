@@ -123,7 +123,7 @@ def test_eval_writes_a_table_from_trained_models(tmp_path, capsys, monkeypatch):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["clips"] == 32 and len(results["text_to_motion"]["r_precision"]) == 3
     assert 0.0 <= results["captioning"]["names_action"] <= 1.0
-    assert "held_out_combination_clips" in results["captioning"]  # reported (this corpus lists none)
+    assert "held_out_combination_pairs" in results["captioning"]  # reported (this corpus lists none)
     # The speed and size targets, as measured in this run (a report, not a bound).
     assert results["speed"]["frames"] == 196 and results["speed"]["seconds"] > 0 and results["speed"]["hf_generate_seconds"] > 0
     model_bytes = sum(f.stat().st_size for f in (tmp_path / "lm" / "model").rglob("*") if f.is_file())
@@ -191,5 +191,5 @@ def test_a_caption_of_a_held_out_combination_counts_when_it_names_both_actions(t
     actions[test[0].name] = ["jump", "wave"]  # the other order is not held out
     written = ["a person waves, then jumps"] * 3 + ["a person waves"] * (len(test) - 3)
     result = caption_naming(corpus, actions, test, written)
-    assert result["held_out_combination_clips"] == len(test) - 1
+    assert result["held_out_combination_pairs"] == len(test) - 1
     assert result["names_both_held_out_combination"] == pytest.approx(2 / (len(test) - 1))

@@ -59,7 +59,7 @@ def caption_naming(data: Path, clip_actions: dict[str, list[str]], test: list, w
     return {"names_action": float(np.mean(synthetic)) if synthetic else None,
             "names_action_real": float(np.mean(real)) if real else None,
             "names_both_held_out_combination": float(np.mean(both)) if both else None,
-            "held_out_combination_clips": len(both),
+            "held_out_combination_pairs": len(both),
             "names_action_per_action": {a: float(np.mean(h)) for a, h in sorted(per_action.items())},
             "actions_without_naming_words": sorted(a for a, units in naming.items() if not units)}
 
@@ -295,7 +295,7 @@ def markdown_table(r: dict) -> str:
         rows.append((f"Caption names an action the clip shows (real motion capture, {r['motion_capture_clips']} clips)",
                      f"{c['names_action_real']:.1%}", ""))
     if c.get("names_both_held_out_combination") is not None:
-        rows.append((f"Caption names both actions of a held-out combination ({c['held_out_combination_clips']} pairs)",
+        rows.append((f"Caption names both actions of a held-out combination ({c['held_out_combination_pairs']} pairs)",
                      f"{c['names_both_held_out_combination']:.1%}", ""))
     if "prompts" in r:
         p = r["prompts"]
