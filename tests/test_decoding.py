@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from server.model.decoding import AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, ThreadChoice, choose_mode, decoder_weights
+from server.model.decoding import (AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, ThreadChoice, choose_mode, decoder_weights,
+                                   streamed_product)
 from server.model.motiongpt import Cancelled, MotionGrammar, Sampling, grammar_chooser
 from harness.models import small_model
 
@@ -82,6 +83,27 @@ def test_exact_mode_matches_generate_at_the_official_size():
     ours = MotionDecoder(lm, "exact", max_length=32).decode({"input_ids": input_ids, "attention_mask": mask}, choose, 26,
                                                             stop_ids={grammar.end})
     assert ours == reference
+
+
+@pytest.mark.parametrize("shape", [(768, 768), (2048, 768), (768, 2048), (256, 1024), (515, 768)])
+def test_streamed_product_is_linear_up_to_rounding_on_any_thread_count(shape):
+    """Exact mode's CPU product: linear's dot products summed in another order (well
+    within float32 rounding of the result's size), the same bits on one thread or two."""
+    generator = torch.Generator().manual_seed(shape[0])
+    weight = torch.randn(shape, generator=generator) * 0.02
+    x = torch.randn(1, shape[1], generator=generator) * 10
+    reference = torch.nn.functional.linear(x, weight)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            results.append(streamed_product(x, weight))
+    finally:
+        torch.set_num_threads(threads)
+    assert results[0].shape == reference.shape
+    assert torch.equal(results[0], results[1])
+    assert (results[0] - reference).abs().max() <= 1e-5 * reference.abs().max()
 
 
 def _decode(lm, mode, inputs, grammar, logits_seen=None, decoder=None, fast_weights=None):
