@@ -202,8 +202,8 @@ def test_fast_mode_is_close_to_exact(model, fast_weights):
 @pytest.mark.parametrize("fast_weights", ["int8", "float16"])
 def test_fast_mode_survives_activations_beyond_float16(model, fast_weights):
     """T5's feed-forward activations can pass float16's largest number (65504): fast mode
-    keeps the feed-forward output projection in float16 with its input scaled (both
-    kinds), so its logits stay finite and close."""
+    gives the feed-forward output projection its input in bfloat16 (int8 weights) or
+    scaled into float16's range (float16 weights), so its logits stay finite and close."""
     lm = copy.deepcopy(model.lm)
     with torch.no_grad():
         for block in lm.decoder.block:

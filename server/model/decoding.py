@@ -7,22 +7,24 @@ values once, keeps the self-attention keys and values in a preallocated cache, a
 computes the relative position bias once for all steps.
 
 Two modes:
-- exact: the decoder's weights as they are and the same arithmetic as `generate`:
-  greedy output is token for token the same (logits are computed for the block of
-  rows holding the motion tokens, bit for bit as in the full product; see
-  motiongpt.grammar_chooser).
+- exact: the decoder's weights as they are (float32), the same operations as
+  `generate`. On a CPU each product is streamed_product: the same dot products summed in
+  another order, because torch's one-row product reads memory at half the speed, so
+  logits differ from `generate`'s by float32 rounding (greedy tokens the same in every
+  test, at flan-t5-base's size too). Logits are computed only for the block of output
+  rows holding the motion tokens (see motiongpt.grammar_chooser).
 - fast: projections of the same input fused (q/k/v, the two gated feed-forward inputs)
-  and stored in fewer bytes, and logits computed only for the tokens the motion grammar
-  allows at each step. On a CPU the weights are int8 with a scale per row, multiplied by
-  fbgemm's dynamic-quantization kernel (the input quantized to 8 bits per call): a
-  quarter of the bytes, and the fastest product for one row measured here (on AVX2,
-  torch's float16 kernel reads about as many bytes per second as float32's, so it only
-  halves the time, and its weight-only int8 kernel reads fewer). The feed-forward
-  output projection, whose input has T5's outliers, stays float16 with its input scaled
-  to at most 1 first. On a GPU every projection is float16 that way. The encoder reads
-  the prompt without its padding, and the tanh GELU is torch's one fused op. Output
-  differs from exact mode by rounding (logits within about 3% of their largest on the
-  embedded model: the README has the measured cost in quality).
+  and stored in fewer bytes, each RMS norm's weight folded into the projection after
+  it, and logits computed only for the tokens the motion grammar allows at each step.
+  On a CPU the weights are int8 with a scale per row, multiplied by fbgemm's
+  dynamic-quantization kernel (the input quantized to 8 bits per call): a quarter of
+  the bytes, and the fastest product for one row measured here. The feed-forward output
+  projection, whose input has T5's outliers (thousands), takes its input in bfloat16
+  (float32's range) with int8 weights (torch's weight-only int8 kernel). On a GPU every
+  projection is float16, the feed-forward output's input scaled to at most 1 first.
+  The encoder reads the prompt without its padding, the tanh GELU is torch's one fused
+  op, and attention adds its position bias inside the product. Output differs from
+  exact mode by rounding (the README has the measured cost in quality).
 
 Threads, on a CPU: the small per-token ops (attention over a few keys, norms) run on
 one thread, because torch's thread pool makes each of them wait for its second thread,
@@ -127,6 +129,18 @@ class _Linears:
         return tuple(self.product(x, w) for w in self.weights)
 
 
+@dataclass
+class _Scaled:
+    """A projection's weight with its columns scaled (a norm's weight folded in)."""
+
+    weight_unscaled: torch.Tensor
+    columns: torch.Tensor
+
+    @property
+    def weight(self):
+        return self.weight_unscaled.detach() * self.columns.detach()
+
+
 def _per_projection(y, sizes):
     """A fused product's output split back into its projections' outputs."""
     return y.split(sizes, dim=-1) if len(sizes) > 1 else (y,)
@@ -176,6 +190,23 @@ class _Int8:
     def __call__(self, x):
         y = torch.ops.quantized.linear_dynamic(x, self.packed, False)
         return _per_projection(y, self.sizes)
+
+
+class _WeightInt8:
+    """One projection in int8 with a scale per row, its input and output bfloat16 (torch's
+    weight-only int8 kernel): bfloat16 has float32's range, so T5's feed-forward outliers
+    (thousands) pass without the scaling float16 needs, and each value keeps 8 bits of
+    its own. CPU only."""
+
+    def __init__(self, weight):
+        weight = weight.detach().float()
+        scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
+        self.weight = (weight / scales[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
+        self.scales = scales.to(torch.bfloat16)
+        self.nbytes = self.weight.numel() + self.scales.numel() * 2
+
+    def __call__(self, x):
+        return (torch._weight_int8pack_mm(x.to(torch.bfloat16), self.weight, self.scales).float(),)
 
 
 class ThreadChoice:
@@ -242,20 +273,32 @@ class MotionDecoder:
         gated = hasattr(ff, "wi_0")
         groups = [(self_attn.q, self_attn.k, self_attn.v), (self_attn.o,), (cross_attn.q,), (cross_attn.o,),
                   (ff.wi_0, ff.wi_1) if gated else (ff.wi,), (ff.wo,)]
-        if self.mode == "fast" and self.fast_weights == "int8":
-            # The feed-forward output's input stays float16 (scaled): T5's activations
-            # there have outliers in the thousands, and one input scale for 8 bits would
-            # round every ordinary value next to such an outlier to zero.
-            qkv, self_out, cross_q, cross_out, ff_in = (_Int8([m.weight for m in g]) for g in groups[:5])
-            ff_out = _Float16([m.weight for m in groups[5]], scaled=True)
-        elif self.mode == "fast":
-            qkv, self_out, cross_q, cross_out, ff_in, ff_out = (
-                _Float16([m.weight for m in group], scaled=(index == 5)) for index, group in enumerate(groups))
+        norms = [block.layer[0].layer_norm.weight, block.layer[1].layer_norm.weight, block.layer[2].layer_norm.weight]
+        if self.mode == "fast":
+            # RMS norm's weight is a per-column scale of the projection after it: folded
+            # into those weights, the loop normalizes without it (one operation fewer per
+            # norm).
+            scaled = {0: norms[0], 2: norms[1], 4: norms[2]}
+            groups = [[_Scaled(m.weight, scaled[index]) if index in scaled else m for m in group]
+                      for index, group in enumerate(groups)]
+            norms = [None, None, None]
+        if self.mode == "fast":
+            # The feed-forward output's input keeps its range: T5's activations there have
+            # outliers in the thousands, and one input scale for 8 bits would round every
+            # ordinary value next to such an outlier to zero. On a CPU its weights are
+            # int8 with a bfloat16 input; float16 weights get the input scaled first.
+            qkv, self_out, cross_q, cross_out, ff_in = (self._fast_product([m.weight for m in g]) for g in groups[:5])
+            ff_out = _WeightInt8(groups[5][0].weight) if self.fast_weights == "int8" else \
+                _Float16([m.weight for m in groups[5]], scaled=True)
         else:
             streamed = self.device.type == "cpu"
             qkv, self_out, cross_q, cross_out, ff_in, ff_out = (_Linears([m.weight for m in g], streamed) for g in groups)
-        return _Layer(block.layer[0].layer_norm.weight, qkv, self_out, block.layer[1].layer_norm.weight, cross_q,
-                      cross_out, block.layer[2].layer_norm.weight, ff_in, ff_out, ff.act, gated)
+        return _Layer(norms[0], qkv, self_out, norms[1], cross_q, cross_out, norms[2], ff_in, ff_out, ff.act, gated)
+
+    def _fast_product(self, weights):
+        """Projections of the same input as fast mode stores them: int8 on a CPU (unless
+        asked for float16), float16 on a GPU."""
+        return _Int8(weights) if self.fast_weights == "int8" else _Float16(weights)
 
     def weight_bytes(self, output_rows: int) -> int:
         """Bytes of weights one decoding step reads: every layer's projections as stored,
@@ -265,9 +308,11 @@ class MotionDecoder:
         return products + output_rows * self.lm_head.shape[1] * self.lm_head.element_size()
 
     def _norm(self, x, weight):
-        # T5's RMS norm: no mean, no bias, variance in float32.
-        variance = x.pow(2).mean(-1, keepdim=True)
-        return weight * (x * torch.rsqrt(variance + self.eps))
+        # T5's RMS norm: no mean, no bias, variance in float32. Without a weight (fast
+        # mode folds it into the next product). torch's rms_norm took 25 us a call here
+        # against 8 us for these operations.
+        normalized = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return normalized if weight is None else weight * normalized
 
     @staticmethod
     def _attend(q, keys, values, bias):
@@ -278,6 +323,13 @@ class MotionDecoder:
         scores = q @ keys.transpose(-1, -2) + bias
         weights = torch.softmax(scores.float(), dim=-1).type_as(scores)
         return (weights @ values).transpose(0, 1).reshape(1, -1)
+
+    @staticmethod
+    def _attend_fast(q, keys, values, bias):
+        """_attend with the bias added inside the product (fewer operations, float32
+        throughout: fast mode's weights are all that is rounded)."""
+        weights = torch.softmax(torch.baddbmm(bias, q, keys.transpose(-1, -2)), dim=-1)
+        return torch.bmm(weights, values).transpose(0, 1).reshape(1, -1)
 
     def _heads(self, x):
         return x.view(-1, self.heads, self.d_kv).transpose(0, 1)  # (heads, n, d_kv)
@@ -339,6 +391,7 @@ class MotionDecoder:
         acts = [partial(nn.functional.gelu, approximate="tanh")
                 if self.mode == "fast" and isinstance(layer.act, NewGELUActivation) else layer.act
                 for layer in self.layers]
+        attend = self._attend_fast if self.mode == "fast" else self._attend
         choice = self.thread_choice if self.device.type == "cpu" else None
         product_threads = 1
 
@@ -363,11 +416,11 @@ class MotionDecoder:
                 q, k, v = product(layer.qkv, self._norm(hidden, layer.self_norm))
                 keys[index, :, step] = k.view(heads, d_kv)
                 values[index, :, step] = v.view(heads, d_kv)
-                context = self._attend(self._heads(q), keys[index, :, : step + 1], values[index, :, : step + 1], bias)
+                context = attend(self._heads(q), keys[index, :, : step + 1], values[index, :, : step + 1], bias)
                 hidden = hidden + product(layer.self_out, context)[0]
 
                 query = self._heads(product(layer.cross_q, self._norm(hidden, layer.cross_norm))[0])
-                context = self._attend(query, *cross[index], cross_mask)
+                context = attend(query, *cross[index], cross_mask)
                 hidden = hidden + product(layer.cross_out, context)[0]
 
                 projected = product(layer.ff_in, self._norm(hidden, layer.ff_norm))

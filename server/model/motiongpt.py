@@ -125,9 +125,10 @@ def grammar_chooser(grammar: MotionGrammar, mode: str, sampling: Sampling, gener
     Motion tokens are the last rows of the vocabulary, so both modes compute logits
     only for the tail of the output layer that holds them. In exact mode the tail
     starts at a multiple of 16 rows and runs to the end of the matrix: the kernel then
-    blocks those rows as in the full product and every logit is bit for bit the one
-    `generate` computes (tested against it at the official size), so greedy choices
-    agree. Fast mode asks for the allowed rows only.
+    blocks those rows as in the full product, so each logit is bit for bit the one
+    `generate` computes from the same hidden state (exact mode's hidden state itself
+    differs from generate's by float32 rounding on a CPU: decoding.streamed_product).
+    Fast mode asks for the allowed rows only.
     """
     tail_start = (grammar.first // 16) * 16
 
