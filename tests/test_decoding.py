@@ -7,7 +7,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from server.model.decoding import (AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, ThreadChoice, choose_mode, decoder_weights,
-                                   streamed_product)
+                                   int8_encoder, streamed_product)
 from server.model.motiongpt import Cancelled, MotionGrammar, Sampling, grammar_chooser
 from harness.models import small_model
 
@@ -104,6 +104,24 @@ def test_streamed_product_is_linear_up_to_rounding_on_any_thread_count(shape):
     assert results[0].shape == reference.shape
     assert torch.equal(results[0], results[1])
     assert (results[0] - reference).abs().max() <= 1e-5 * reference.abs().max()
+
+
+def test_int8_encoder_is_close_and_leaves_the_model_alone(model):
+    """Fast mode's prompt encoder: int8 products in a copy of the encoder that shares
+    every other weight; the model's own encoder is untouched."""
+    encoder = model.lm.encoder
+    before = {name: p.clone() for name, p in encoder.named_parameters()}
+    quantized = int8_encoder(encoder)
+    assert all(isinstance(block.layer[0].SelfAttention.q, torch.nn.Linear) for block in encoder.block)
+    assert all(torch.equal(p, before[name]) for name, p in encoder.named_parameters())
+    assert not list(quantized.block[0].layer[0].SelfAttention.q.parameters())  # no float copy kept
+    assert quantized.final_layer_norm.weight is encoder.final_layer_norm.weight
+    with torch.inference_mode():
+        for prompt in PROMPTS:
+            inputs = model.prompt_inputs([prompt])
+            exact, fast = encoder(**inputs).last_hidden_state, quantized(**inputs).last_hidden_state
+            assert fast.shape == exact.shape and torch.isfinite(fast).all()
+            assert float(torch.nn.functional.cosine_similarity(exact.flatten(), fast.flatten(), dim=0)) > 0.99
 
 
 def _decode(lm, mode, inputs, grammar, logits_seen=None, decoder=None, fast_weights=None):
