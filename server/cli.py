@@ -170,8 +170,9 @@ def _serve(args) -> None:
 
 DECODING_CHOICES = ("auto", "exact", "fast", "hf")
 DECODING_HELP = ("auto (default): the fastest for the model's size (exact for small models, fast for the release); "
-                 "exact: the same tokens as Hugging Face generate, faster; fast: int8 weights on a CPU (float16 on a GPU), "
-                 "several times generate at the release's size, slightly different tokens; hf: generate itself")
+                 "exact: float32 weights, generate's tokens (sums in another order: float32 rounding apart), faster; "
+                 "fast: int8 weights on a CPU (float16 on a GPU), several times generate at the release's size, slightly "
+                 "different tokens; hf: generate itself, bit for bit")
 
 
 def _add_model_options(parser) -> None:
