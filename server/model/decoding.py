@@ -414,6 +414,9 @@ class MotionDecoder:
                 if self.mode == "fast" and isinstance(layer.act, NewGELUActivation) else layer.act
                 for layer in self.layers]
         attend = self._attend_fast if self.mode == "fast" else self._attend
+        # Exact mode's logits are linear's, bit for bit generate's from the same hidden
+        # state (motiongpt.grammar_chooser); fast mode streams the rows it asks for.
+        output_product = streamed_product if self.mode == "fast" and self.device.type == "cpu" else nn.functional.linear
         choice = self.thread_choice if self.device.type == "cpu" else None
         product_threads = 1
 
@@ -453,7 +456,7 @@ class MotionDecoder:
             final = self._norm(hidden, self.final_norm)[0] * self.output_scale
 
             def logits(lo=0, hi=None, final=final):
-                return nn.functional.linear(final, self.lm_head[lo:hi]).float().cpu()
+                return output_product(final[None], self.lm_head[lo:hi])[0].float().cpu()
 
             token = int(choose(step, final, logits))
             if choice is not None:
