@@ -159,6 +159,11 @@ class _Float16:
         return _per_projection(y, self.sizes)
 
 
+def _row_scales(weight):
+    """The int8 scale of each row of a float32 matrix: its largest magnitude maps to 127."""
+    return (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
+
+
 class _Int8:
     """Projections of the same input fused into one int8 matrix with a scale per row,
     multiplied by fbgemm's dynamic-quantization kernel (the input is quantized to 8 bits
@@ -166,7 +171,7 @@ class _Int8:
 
     def __init__(self, weights):
         fused = torch.cat([w.detach() for w in weights], dim=0).float().contiguous()
-        scales = (fused.abs().amax(dim=1) / 127).clamp_min(1e-12).double()
+        scales = _row_scales(fused).double()
         zero_points = torch.zeros(fused.shape[0], dtype=torch.long)
         with warnings.catch_warnings():
             # torch marks its quantized tensors deprecated; fbgemm's kernel still takes
@@ -190,7 +195,7 @@ class _WeightInt8:
 
     def __init__(self, weight):
         weight = weight.detach().float()
-        scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
+        scales = _row_scales(weight)
         self.weight = (weight / scales[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
         self.scales = scales.to(torch.bfloat16)
         self.nbytes = self.weight.numel() + self.scales.numel() * 2
