@@ -44,9 +44,13 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 
+import numba
+import numpy as np
 import torch
 from torch import nn
 from transformers.activations import NewGELUActivation
+
+from server.model import compiled_step
 
 MODES = ("exact", "fast")
 
@@ -298,6 +302,7 @@ class MotionDecoder:
             self.position_bias = attention.compute_bias(max_length, max_length, device=self.device)[0]
         self.layers = [self._layer(block) for block in decoder.block]
         self.encoder = int8_encoder(lm.encoder) if mode == "fast" and self.fast_weights == "int8" else lm.encoder
+        self.compiled = self._compiled_weights(decoder) if self.device.type == "cpu" and self.fast_weights == "int8" else None
 
     def _layer(self, block) -> _Layer:
         self_attn, cross_attn, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
@@ -323,6 +328,40 @@ class MotionDecoder:
             qkv, self_out, cross_q, cross_out, ff_in, ff_out = (_Linears(w, streamed) for w in weights)
         return _Layer(norms[0], qkv, self_out, norms[1], cross_q, cross_out, norms[2], ff_in, ff_out, ff.act, gated)
 
+    def _compiled_weights(self, decoder):
+        """The decoder's weights as compiled_step.decoder_step reads them (exact mode: the
+        model's own float32 tensors, no copy; fast mode: int8 with a scale per row), or
+        None when the step cannot compute this model (an activation it does not know,
+        weights that are not float32): then the torch loop runs."""
+        ff = decoder.block[0].layer[2].DenseReluDense
+        activation = compiled_step.ACTIVATIONS.get(type(ff.act).__name__)
+        if activation is None or self.embed.dtype != torch.float32:
+            return None
+        gated = hasattr(ff, "wi_0")
+        kinds = [[], [], [], [], [], [], [], [], []]
+        for block in decoder.block:
+            self_attn, cross_attn, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
+            ff_in = (ff.wi_0, ff.wi_1) if gated else (ff.wi, ff.wi)  # a non-gated step never reads the second
+            modules = (self_attn.q, self_attn.k, self_attn.v, self_attn.o, cross_attn.q, cross_attn.o, *ff_in, ff.wo)
+            for kind, module in zip(kinds, modules):
+                kind.append(module.weight.detach())
+        if self.mode == "fast":
+            scales = [[_row_scales(w.float()) for w in kind] for kind in kinds]
+            weights = [[(w / s[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous().numpy() for w, s in zip(kind, kind_scales)]
+                       for kind, kind_scales in zip(kinds, scales)]
+            scales = [[s.float().numpy() for s in kind_scales] for kind_scales in scales]
+        else:
+            weights = [[w.contiguous().numpy() for w in kind] for kind in kinds]
+            scales = [[np.ones(w.shape[0], np.float32) for w in kind] for kind in weights]
+        norms = np.stack([np.stack([block.layer[i].layer_norm.weight.detach().numpy() for i in range(3)])
+                          for block in decoder.block])
+        read = range(9) if gated else (0, 1, 2, 3, 4, 5, 6, 8)
+        nbytes = sum(w.nbytes + s.nbytes for i in read for w, s in zip(weights[i], scales[i]))
+        return dict(weights=tuple(tuple(kind) for kind in weights), scales=tuple(tuple(kind) for kind in scales),
+                    norms=norms, final_norm=self.final_norm.detach().numpy(), activation=activation, gated=gated,
+                    position_bias=self.position_bias.numpy(), lm_head=self.lm_head.detach().numpy(),
+                    lm_head_scale=np.ones(self.lm_head.shape[0], np.float32), nbytes=nbytes)
+
     def _fast_product(self, weights):
         """Projections of the same input as fast mode stores them: int8 on a CPU (unless
         asked for float16), float16 on a GPU."""
@@ -331,8 +370,9 @@ class MotionDecoder:
     def weight_bytes(self, output_rows: int) -> int:
         """Bytes of weights one decoding step reads: every layer's projections as stored,
         and `output_rows` rows of the output layer (the motion tokens')."""
-        products = sum(getattr(layer, name).nbytes for layer in self.layers
-                       for name in ("qkv", "self_out", "cross_q", "cross_out", "ff_in", "ff_out"))
+        products = self.compiled["nbytes"] if self.compiled else \
+            sum(getattr(layer, name).nbytes for layer in self.layers
+                for name in ("qkv", "self_out", "cross_q", "cross_out", "ff_in", "ff_out"))
         return products + output_rows * self.lm_head.shape[1] * self.lm_head.element_size()
 
     def _norm(self, x, weight):
@@ -406,9 +446,49 @@ class MotionDecoder:
                 self.thread_choice = ThreadChoice((1, threads))
             torch.set_num_threads(1)
         try:
+            if self.compiled:
+                return self._compiled_loop(cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop)
             return self._loop(cross, cross_mask, keys, values, choose, max_new_tokens, stop_ids, should_stop)
         finally:
             torch.set_num_threads(threads)
+
+    def _compiled_loop(self, cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop):
+        """_loop's decoding with each step one call of compiled_step.decoder_step (CPU)."""
+        c = self.compiled
+        layers, heads, d_kv = len(self.layers), self.heads, self.d_kv
+        cross_keys = torch.stack([k for k, _ in cross]).contiguous().numpy()
+        cross_values = torch.stack([v for _, v in cross]).contiguous().numpy()
+        cross_bias = cross_mask[0].expand(heads, -1).contiguous().numpy()
+        keys = np.zeros((layers, heads, self.max_length, d_kv), np.float32)
+        values = np.zeros_like(keys)
+        embed = self.embed.detach().numpy()
+        choice = self.thread_choice
+        token = self.lm.config.decoder_start_token_id
+        out = []
+        for step in range(max_new_tokens):
+            if should_stop is not None and should_stop():
+                raise Cancelled("decoding was cancelled")
+            threads = choice.pick()
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            started = time.perf_counter()
+            final = compiled_step.decoder_step(
+                embed[token], step, c["weights"], c["scales"], c["norms"], c["final_norm"], keys, values,
+                c["position_bias"], cross_keys, cross_values, cross_bias, heads, d_kv, np.float32(self.eps),
+                c["activation"], c["gated"])
+            final *= np.float32(self.output_scale)
+
+            def logits(lo=0, hi=None, final=final):
+                rows = c["lm_head"][lo:hi]
+                result = np.empty(rows.shape[0], np.float32)
+                compiled_step.product(rows, c["lm_head_scale"][lo:hi], final, result)
+                return torch.from_numpy(result)
+
+            token = int(choose(step, torch.from_numpy(final), logits))
+            choice.record(threads, time.perf_counter() - started)
+            out.append(token)
+            if token in stop_ids:
+                break
+        return out
 
     def _loop(self, cross, cross_mask, keys, values, choose, max_new_tokens, stop_ids, should_stop):
         token = self.lm.config.decoder_start_token_id
