@@ -28,6 +28,11 @@ RELU, GELU_TANH, GELU = 0, 1, 2
 ACTIVATIONS = {"ReLU": RELU, "NewGELUActivation": GELU_TANH, "GELUTanh": GELU_TANH,
                "PytorchGELUTanh": GELU_TANH, "FastGELUActivation": GELU_TANH, "GELUActivation": GELU}
 
+# Sums may be reordered (vector lanes) and multiply-adds fused: float32 rounding, the
+# same freedom the products take. Not the flags that assume no infinities: padding
+# masks and softmax's running maximum use them.
+REORDER = {"reassoc", "contract", "nsz", "arcp"}
+
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def product(weight, scale, x, out):
@@ -40,7 +45,7 @@ def product(weight, scale, x, out):
         out[row] = total * scale[row]
 
 
-@njit(cache=True, nogil=True)
+@njit(fastmath=REORDER, cache=True, nogil=True)
 def _rms_norm(x, weight, eps):
     """T5's norm: no mean, no bias, x divided by its root mean square."""
     variance = np.float32(0.0)
@@ -53,12 +58,13 @@ def _rms_norm(x, weight, eps):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(parallel=True, fastmath=REORDER, cache=True, nogil=True)
 def _attend(q, keys, values, count, bias, heads, d_kv, out):
     """T5 attention of one query over the first `count` keys of each head: no 1/sqrt(d)
-    scale, `bias[h, t]` added to the scores (position bias or padding mask)."""
-    scores = np.empty(count, np.float32)
-    for h in range(heads):
+    scale, `bias[h, t]` added to the scores (position bias or padding mask). Heads are
+    split between threads."""
+    for h in prange(heads):
+        scores = np.empty(count, np.float32)
         largest = -np.inf
         for t in range(count):
             s = bias[h, t]
@@ -77,7 +83,24 @@ def _attend(q, keys, values, count, bias, heads, d_kv, out):
             out[h * d_kv + d] = acc / total
 
 
-@njit(cache=True, nogil=True)
+@njit(parallel=True, fastmath=REORDER, cache=True, nogil=True)
+def _gated_product(weight, scale, gate_weight, gate_scale, x, activation, gated, out):
+    """The feed-forward's inner state: activation(weight @ x), times gate_weight @ x when
+    `gated` (T5's gated GELU), rows split between threads."""
+    for row in prange(weight.shape[0]):
+        total = np.float32(0.0)
+        for column in range(weight.shape[1]):
+            total += np.float32(weight[row, column]) * x[column]
+        state = _activate(total * scale[row], activation)
+        if gated:
+            linear = np.float32(0.0)
+            for column in range(gate_weight.shape[1]):
+                linear += np.float32(gate_weight[row, column]) * x[column]
+            state *= linear * gate_scale[row]
+        out[row] = state
+
+
+@njit(fastmath=REORDER, cache=True, nogil=True)
 def _activate(x, kind):
     if kind == RELU:
         return max(x, np.float32(0.0))
@@ -125,17 +148,8 @@ def decoder_step(hidden, step, weights, scales, norms, final_norm, keys, values,
         hidden += delta
 
         x = _rms_norm(hidden, norms[layer, 2], eps)
-        ff = weights[6][layer].shape[0]
-        state = np.empty(ff, np.float32)
-        product(weights[6][layer], scales[6][layer], x, state)
-        if gated:
-            linear = np.empty(ff, np.float32)
-            product(weights[7][layer], scales[7][layer], x, linear)
-            for i in range(ff):
-                state[i] = _activate(state[i], activation) * linear[i]
-        else:
-            for i in range(ff):
-                state[i] = _activate(state[i], activation)
+        state = np.empty(weights[6][layer].shape[0], np.float32)
+        _gated_product(weights[6][layer], scales[6][layer], weights[7][layer], scales[7][layer], x, activation, gated, state)
         product(weights[8][layer], scales[8][layer], state, delta)
         hidden += delta
     return _rms_norm(hidden, final_norm, eps)
