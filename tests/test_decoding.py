@@ -1,6 +1,10 @@
 """The decoding loop against Hugging Face generate."""
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -284,6 +288,29 @@ def test_an_activation_the_compiled_step_does_not_know_runs_the_torch_loop():
     grammar = MotionGrammar(40, 50, length=12, max_codes=12)
     inputs = {"input_ids": torch.randint(3, 40, (1, 9)), "attention_mask": torch.ones(1, 9, dtype=torch.long)}
     assert _decode(lm, "exact", inputs, grammar, decoder=decoder) == _generate(lm, inputs, grammar)
+
+
+def test_without_quick_threads_the_torch_loop_runs():
+    """numba's own workqueue (no OpenMP or TBB on the machine) starts each parallel region
+    in about 100 us, slower than the torch loop: the decoder then keeps the torch loop."""
+    script = """
+import torch
+from tests.test_decoding import _random_t5, _decode, _generate
+from server.model.decoding import MotionDecoder
+from server.model.motiongpt import MotionGrammar
+lm = _random_t5("gated-gelu")
+decoder = MotionDecoder(lm, "exact", max_length=40)
+grammar = MotionGrammar(40, 50, length=12, max_codes=12)
+inputs = {"input_ids": torch.randint(3, 40, (1, 9)), "attention_mask": torch.ones(1, 9, dtype=torch.long)}
+print(decoder.compiled is None, _decode(lm, "exact", inputs, grammar, decoder=decoder) == _generate(lm, inputs, grammar))
+"""
+    root = Path(__file__).resolve().parent.parent
+    environment = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue",
+                   "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, cwd=root,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
 
 
 def test_auto_picks_exact_for_small_models_and_fast_for_large_ones(model):

@@ -20,6 +20,7 @@ torch's by float32 rounding.
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -32,6 +33,16 @@ ACTIVATIONS = {"ReLU": RELU, "NewGELUActivation": GELU_TANH, "GELUTanh": GELU_TA
 # same freedom the products take. Not the flags that assume no infinities: padding
 # masks and softmax's running maximum use them.
 REORDER = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def threads_start_quickly() -> bool:
+    """Whether numba's threads start a parallel region in about a microsecond (its OpenMP
+    or TBB layer). Without either (no libgomp, as on macOS without libomp) numba runs its
+    own workqueue, about 100 us a region: a step's hundred regions then cost more than
+    the torch loop, so the decoder does not use this step there."""
+    one = np.ones(2, np.float32)
+    product(np.ones((2, 2), np.float32), one, one, np.empty(2, np.float32))  # starts numba's threads
+    return numba.threading_layer() in ("omp", "tbb")
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)

@@ -6,32 +6,37 @@ encoder once, projects the encoder output to each layer's cross-attention keys a
 values once, keeps the self-attention keys and values in a preallocated cache, and
 computes the relative position bias once for all steps.
 
+On a CPU each step is one call of compiled_step.decoder_step (numba): every layer's
+products, attention, norms and feed-forward compiled together, each product reading its
+weights at about the speed of a plain sum. Where that step cannot compute a model (an
+activation it does not know, weights that are not float32) and on a GPU, the step is
+torch operations (`_loop`); `MotionDecoder(compiled=False)` asks for those on a CPU.
+
 Two modes:
 - exact: the decoder's weights as they are (float32), the same operations as
-  `generate`. On a CPU each product is streamed_product: the same dot products summed in
-  another order, because torch's one-row product reads memory at half the speed, so
-  logits differ from `generate`'s by float32 rounding (greedy tokens the same in every
-  test, at flan-t5-base's size too). Logits are computed only for the block of output
+  `generate`, sums in another order: logits differ from `generate`'s by float32
+  rounding (greedy tokens the same in every test, at flan-t5-base's size too). In the
+  torch loop each CPU product is streamed_product, because torch's one-row product
+  reads memory at half the speed. Logits are computed only for the block of output
   rows holding the motion tokens (see motiongpt.grammar_chooser).
-- fast: projections of the same input fused (q/k/v, the two gated feed-forward inputs)
-  and stored in fewer bytes, each RMS norm's weight folded into the projection after
-  it, and logits computed only for the tokens the motion grammar allows at each step.
-  On a CPU the weights are int8 with a scale per row, multiplied by fbgemm's
-  dynamic-quantization kernel (the input quantized to 8 bits per call): a quarter of
-  the bytes, and the fastest product for one row measured here. The feed-forward output
-  projection, whose input has T5's outliers (thousands), takes its input in bfloat16
-  (float32's range) with int8 weights (torch's weight-only int8 kernel). On a GPU every
-  projection is float16, the feed-forward output's input scaled to at most 1 first.
-  The encoder reads the prompt without its padding, the tanh GELU is torch's one fused
-  op, and attention adds its position bias inside the product. Output differs from
-  exact mode by rounding (the README has the measured cost in quality).
+- fast: the weights in fewer bytes, logits only for the tokens the motion grammar
+  allows at each step, and a padded prompt read without its pads. Compiled on a CPU:
+  int8 weights with a scale per row, every input float32 (weight-only quantization).
+  In the torch loop: projections of the same input fused, each RMS norm's weight folded
+  into the projection after it; on a CPU int8 weights through fbgemm's
+  dynamic-quantization kernel (each input rounded to 8 bits), except the feed-forward
+  output, whose input has T5's outliers (thousands): int8 weights with a bfloat16 input
+  (torch's weight-only int8 kernel); on a GPU float16, that input scaled to at most 1
+  first. The prompt's encoder is int8 on a CPU in both. Output differs from exact mode
+  by rounding (the README has the measured cost in quality).
 
-Threads, on a CPU: the small per-token ops (attention over a few keys, norms) run on
-one thread, because torch's thread pool makes each of them wait for its second thread,
-milliseconds on a busy machine. The weight products run on one thread or on all of
-torch's, whichever has been faster on this machine lately: the decoder times its steps
-and keeps choosing (ThreadChoice). Both give the same numbers (each output row is the
-same dot product whichever thread computes it; tested), so the choice changes speed only.
+Threads, on a CPU: the compiled step splits each product's rows (and attention's heads)
+between numba's threads, one or all of torch's count, whichever has been faster on this
+machine lately: the decoder times its steps and keeps choosing (ThreadChoice). In the
+torch loop the small per-token ops run on one thread (torch's pool makes each wait for
+its second thread, milliseconds on a busy machine) and only the products take the
+chosen count. Either way the numbers are the same (each output row is the same dot
+product whichever thread computes it; tested), so the choice changes speed only.
 
 `auto` (choose_mode) picks by the model's size: exact mode for small models (generate's
 tokens, a few milliseconds a motion behind fast mode), fast mode where the weights
@@ -339,7 +344,7 @@ class MotionDecoder:
         weights that are not float32): then the torch loop runs."""
         ff = decoder.block[0].layer[2].DenseReluDense
         activation = compiled_step.ACTIVATIONS.get(type(ff.act).__name__)
-        if activation is None or self.embed.dtype != torch.float32:
+        if activation is None or self.embed.dtype != torch.float32 or not compiled_step.threads_start_quickly():
             return None
         gated = hasattr(ff, "wi_0")
         kinds = [[], [], [], [], [], [], [], [], []]
