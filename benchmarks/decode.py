@@ -3,8 +3,8 @@
 A random-weight T5 of flan-t5-base's shape (12+12 layers, d_model 768, d_ff 2048,
 gated-gelu, 32100 + 515 tokens) decodes 50 motion tokens (greedy) with Hugging Face
 `generate` (the reference), this project's exact mode, fast mode (int8, the CPU's
-default) and fast mode with float16 weights (a GPU's; on a CPU for comparison), all in
-one run, timed in turns (generate, exact, fast, ..., generate, ...) so a busy neighbour
+default; both compiled steps on a CPU) and fast mode with float16 weights (a GPU's, run
+by the torch loop on a CPU for comparison), all in one run, timed in turns (generate, exact, fast, ..., generate, ...) so a busy neighbour
 slows all alike. It prints ms/token, speed-ups against `generate`, and the share of its
 memory-bandwidth bound each reaches: the bytes of weights a token must read (float32
 for generate and exact, as stored for fast; generate reads every row of the output

@@ -60,12 +60,12 @@ from server.model import compiled_step
 MODES = ("exact", "fast")
 
 # `auto`: below this many decoder weights exact mode, at or above it fast mode. Fast mode
-# is the faster at every size now (benchmarks/decode.py --crossover, 2026-12-03: 1.21
-# against 0.88 ms a token at the embedded model's shape, 14.5 against 5.9 at the
-# release's), but at the embedded size the difference is about 16 ms a 49-token motion
-# (0.08 s in all), and exact mode gives generate's tokens: the samples the model card's
-# evaluations measured. Above 8M weights the gap grows with the weights (1.8 against
-# 1.0 ms at 8.3M), so fast mode.
+# is the faster at every size (benchmarks/decode.py --crossover, 2026-12-03, compiled
+# steps: 0.50 against 0.35 ms a token at the embedded model's shape, 8.6 against 3.7 at
+# the release's), but at the embedded size the difference is about 7 ms a 49-token
+# motion (0.04 s in all), and exact mode gives generate's tokens up to float32 rounding:
+# the samples the model card's evaluations measured. Above 8M weights the gap grows with
+# the weights (1.04 against 0.45 ms at 8.3M), so fast mode.
 AUTO_LOOP_MIN_DECODER_WEIGHTS = 8_000_000
 
 
@@ -442,8 +442,6 @@ class MotionDecoder:
         for block in self.lm.decoder.block:
             attn = block.layer[1].EncDecAttention
             cross.append((self._heads(attn.k(encoder_out)), self._heads(attn.v(encoder_out))))
-        keys = torch.zeros(len(self.layers), self.heads, self.max_length, self.d_kv, device=self.device)
-        values = torch.zeros_like(keys)
 
         threads = torch.get_num_threads()
         if self.device.type == "cpu":
@@ -457,7 +455,7 @@ class MotionDecoder:
         try:
             if self.compiled:
                 return self._compiled_loop(cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop)
-            return self._loop(cross, cross_mask, keys, values, choose, max_new_tokens, stop_ids, should_stop)
+            return self._loop(cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop)
         finally:
             torch.set_num_threads(threads)
 
@@ -468,8 +466,9 @@ class MotionDecoder:
         cross_keys = torch.stack([k for k, _ in cross]).contiguous().numpy()
         cross_values = torch.stack([v for _, v in cross]).contiguous().numpy()
         cross_bias = cross_mask[0].expand(heads, -1).contiguous().numpy()
-        keys = np.zeros((layers, heads, self.max_length, d_kv), np.float32)
-        values = np.zeros_like(keys)
+        # The step writes position t's keys and values before it reads positions 0..t.
+        keys = np.empty((layers, heads, max_new_tokens, d_kv), np.float32)
+        values = np.empty_like(keys)
         embed = self.embed.detach().numpy()
         choice = self.thread_choice
         token = self.lm.config.decoder_start_token_id
@@ -499,7 +498,9 @@ class MotionDecoder:
                 break
         return out
 
-    def _loop(self, cross, cross_mask, keys, values, choose, max_new_tokens, stop_ids, should_stop):
+    def _loop(self, cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop):
+        keys = torch.zeros(len(self.layers), self.heads, max_new_tokens, self.d_kv, device=self.device)
+        values = torch.zeros_like(keys)
         token = self.lm.config.decoder_start_token_id
         out = []
         heads, d_kv = self.heads, self.d_kv
