@@ -9,8 +9,9 @@ computes the relative position bias once for all steps.
 On a CPU each step is one call of compiled_step.decoder_step (numba): every layer's
 products, attention, norms and feed-forward compiled together, each product reading its
 weights at about the speed of a plain sum. Where that step cannot compute a model (an
-activation it does not know, weights that are not float32) and on a GPU, the step is
-torch operations (`_loop`); `MotionDecoder(compiled=False)` asks for those on a CPU.
+activation it does not know, weights that are not float32), where numba's threads are
+slow to start (compiled_step.threads_start_quickly) and on a GPU, the step is torch
+operations (`_loop`); `MotionDecoder(compiled=False)` asks for those on a CPU.
 
 Two modes:
 - exact: the decoder's weights as they are (float32), the same operations as
@@ -248,6 +249,21 @@ def int8_encoder(encoder):
     return copied
 
 
+@dataclass
+class _CompiledWeights:
+    """A decoder's weights as compiled_step.decoder_step reads them (numpy views)."""
+    weights: tuple  # [kind][layer], kinds in decoder_step's order
+    scales: tuple  # the same, a float32 scale per row (ones for float32 weights)
+    norms: np.ndarray  # (layers, 3, d_model)
+    final_norm: np.ndarray
+    position_bias: np.ndarray  # (heads, max length, max length)
+    lm_head: np.ndarray  # float32, every row
+    lm_head_scale: np.ndarray
+    activation: int  # compiled_step.RELU, GELU_TANH or GELU
+    gated: bool
+    nbytes: int  # what one step reads of weights and scales
+
+
 class ThreadChoice:
     """How many threads the weight products get, chosen by timing decoding steps: each
     candidate's recent seconds per step (a moving average), the faster one used, the
@@ -306,12 +322,12 @@ class MotionDecoder:
             # Decoder self-attention is causal: the bias for query t over keys 0..t.
             attention = decoder.block[0].layer[0].SelfAttention
             self.position_bias = attention.compute_bias(max_length, max_length, device=self.device)[0]
-        self.layers = [self._layer(block) for block in decoder.block]
         self.encoder = int8_encoder(lm.encoder) if mode == "fast" and self.fast_weights == "int8" else lm.encoder
         # On a CPU each step is one compiled call (compiled_step) where it can compute the
         # model; `compiled=False` keeps the torch loop (a GPU's; the tests compare the two).
         self.compiled = self._compiled_weights(decoder) \
             if compiled and self.device.type == "cpu" and self.fast_weights == "int8" else None
+        self.layers = [] if self.compiled else [self._layer(block) for block in decoder.block]
 
     def _layer(self, block) -> _Layer:
         self_attn, cross_attn, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
@@ -337,7 +353,7 @@ class MotionDecoder:
             qkv, self_out, cross_q, cross_out, ff_in, ff_out = (_Linears(w, streamed) for w in weights)
         return _Layer(norms[0], qkv, self_out, norms[1], cross_q, cross_out, norms[2], ff_in, ff_out, ff.act, gated)
 
-    def _compiled_weights(self, decoder):
+    def _compiled_weights(self, decoder) -> _CompiledWeights | None:
         """The decoder's weights as compiled_step.decoder_step reads them (exact mode: the
         model's own float32 tensors, no copy; fast mode: int8 with a scale per row), or
         None when the step cannot compute this model (an activation it does not know,
@@ -366,10 +382,9 @@ class MotionDecoder:
                           for block in decoder.block])
         read = range(9) if gated else (0, 1, 2, 3, 4, 5, 6, 8)
         nbytes = sum(w.nbytes + s.nbytes for i in read for w, s in zip(weights[i], scales[i]))
-        return dict(weights=tuple(tuple(kind) for kind in weights), scales=tuple(tuple(kind) for kind in scales),
-                    norms=norms, final_norm=self.final_norm.detach().numpy(), activation=activation, gated=gated,
-                    position_bias=self.position_bias.numpy(), lm_head=self.lm_head.detach().numpy(),
-                    lm_head_scale=np.ones(self.lm_head.shape[0], np.float32), nbytes=nbytes)
+        return _CompiledWeights(tuple(tuple(kind) for kind in weights), tuple(tuple(kind) for kind in scales), norms,
+                                self.final_norm.detach().numpy(), self.position_bias.numpy(), self.lm_head.detach().numpy(),
+                                np.ones(self.lm_head.shape[0], np.float32), activation, gated, nbytes)
 
     def _fast_product(self, weights):
         """Projections of the same input as fast mode stores them: int8 on a CPU (unless
@@ -379,7 +394,7 @@ class MotionDecoder:
     def weight_bytes(self, output_rows: int) -> int:
         """Bytes of weights one decoding step reads: every layer's projections as stored,
         and `output_rows` rows of the output layer (the motion tokens')."""
-        products = self.compiled["nbytes"] if self.compiled else \
+        products = self.compiled.nbytes if self.compiled else \
             sum(getattr(layer, name).nbytes for layer in self.layers
                 for name in ("qkv", "self_out", "cross_q", "cross_out", "ff_in", "ff_out"))
         return products + output_rows * self.lm_head.shape[1] * self.lm_head.element_size()
@@ -462,7 +477,7 @@ class MotionDecoder:
     def _compiled_loop(self, cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop):
         """_loop's decoding with each step one call of compiled_step.decoder_step (CPU)."""
         c = self.compiled
-        layers, heads, d_kv = len(self.layers), self.heads, self.d_kv
+        layers, heads, d_kv = c.norms.shape[0], self.heads, self.d_kv
         cross_keys = torch.stack([k for k, _ in cross]).contiguous().numpy()
         cross_values = torch.stack([v for _, v in cross]).contiguous().numpy()
         cross_bias = cross_mask[0].expand(heads, -1).contiguous().numpy()
@@ -480,15 +495,14 @@ class MotionDecoder:
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             started = time.perf_counter()
             final = compiled_step.decoder_step(
-                embed[token], step, c["weights"], c["scales"], c["norms"], c["final_norm"], keys, values,
-                c["position_bias"], cross_keys, cross_values, cross_bias, heads, d_kv, np.float32(self.eps),
-                c["activation"], c["gated"])
+                embed[token], step, c.weights, c.scales, c.norms, c.final_norm, keys, values, c.position_bias,
+                cross_keys, cross_values, cross_bias, heads, d_kv, np.float32(self.eps), c.activation, c.gated)
             final *= np.float32(self.output_scale)
 
             def logits(lo=0, hi=None, final=final):
-                rows = c["lm_head"][lo:hi]
+                rows = c.lm_head[lo:hi]
                 result = np.empty(rows.shape[0], np.float32)
-                compiled_step.product(rows, c["lm_head_scale"][lo:hi], final, result)
+                compiled_step.product(rows, c.lm_head_scale[lo:hi], final, result)
                 return torch.from_numpy(result)
 
             token = int(choose(step, torch.from_numpy(final), logits))
