@@ -169,7 +169,8 @@ def _serve(args) -> None:
 
 
 DECODING_CHOICES = ("auto", "exact", "fast", "hf")
-DECODING_HELP = ("auto (default): the fastest for the model's size (exact for small models, fast for the release); "
+DECODING_HELP = ("auto (default): exact for small models such as the embedded one (generate's tokens, milliseconds "
+                 "behind fast), fast for large ones such as the release; "
                  "exact: float32 weights, generate's tokens (sums in another order: float32 rounding apart), faster; "
                  "fast: int8 weights on a CPU (float16 on a GPU), several times generate at the release's size, slightly "
                  "different tokens; hf: generate itself, bit for bit")

@@ -29,9 +29,9 @@ RELU, GELU_TANH, GELU = 0, 1, 2
 ACTIVATIONS = {"ReLU": RELU, "NewGELUActivation": GELU_TANH, "GELUTanh": GELU_TANH,
                "PytorchGELUTanh": GELU_TANH, "FastGELUActivation": GELU_TANH, "GELUActivation": GELU}
 
-# Sums may be reordered (vector lanes) and multiply-adds fused: float32 rounding, the
-# same freedom the products take. Not the flags that assume no infinities: padding
-# masks and softmax's running maximum use them.
+# Sums may be reordered (vector lanes) and multiply-adds fused: float32 rounding. Not
+# the flags that assume no infinities (padding masks and softmax's running maximum use
+# them) nor approximate functions (exp, tanh, erf stay libm's).
 REORDER = {"reassoc", "contract", "nsz", "arcp"}
 
 
@@ -45,10 +45,10 @@ def threads_start_quickly() -> bool:
     return numba.threading_layer() in ("omp", "tbb")
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@njit(parallel=True, fastmath=REORDER, cache=True, nogil=True)
 def product(weight, scale, x, out):
     """out = scale * (weight @ x) for one row x: rows split between numba's threads,
-    each dot product summed in vector lanes (fastmath lets LLVM reorder the sum)."""
+    each dot product summed in vector lanes (REORDER lets LLVM reorder the sum)."""
     for row in prange(weight.shape[0]):
         total = np.float32(0.0)
         for column in range(weight.shape[1]):
