@@ -87,13 +87,26 @@ class ModelHolder:
 
     def _load(self, load):
         try:
-            self.model = load()
-            _log(f"model ready: {self.model.name}")
+            model = load()
+            self._warm_up(model)
+            self.model = model
+            _log(f"model ready: {model.name}")
         except Exception as error:  # reported by /health and by every task request
             self.error = f"{type(error).__name__}: {error}"
             _log(f"model failed to load: {self.error}")
         finally:
             self.ready.set()
+
+    @staticmethod
+    def _warm_up(model):
+        """The model's decoder built before the server says ready (MotionGPT.warm_up). A
+        failure here is logged, not fatal: the requests that need the decoder report it."""
+        if not hasattr(model, "warm_up"):
+            return
+        try:
+            model.warm_up()
+        except Exception as error:
+            _log(f"decoder warm-up failed: {type(error).__name__}: {error}")
 
 
 # --- request checks --------------------------------------------------------------------------

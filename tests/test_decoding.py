@@ -313,6 +313,22 @@ print(decoder.compiled is None, _decode(lm, "exact", inputs, grammar, decoder=de
     assert done.stdout.split() == ["True", "True"]
 
 
+def test_warm_up_builds_the_decoder_of_the_models_mode(model):
+    for mode in ("exact", "fast"):
+        model.decoding, model._decoders = mode, {}
+        try:
+            model.warm_up()
+            assert list(model._decoders) == [mode]
+        finally:
+            model.decoding = "exact"
+    model.decoding, model._decoders = "hf", {}
+    try:
+        model.warm_up()  # generate needs no decoder
+        assert model._decoders == {}
+    finally:
+        model.decoding = "exact"
+
+
 def test_auto_picks_exact_for_small_models_and_fast_for_large_ones(model):
     assert decoder_weights(model.lm) < AUTO_LOOP_MIN_DECODER_WEIGHTS
     assert choose_mode("auto", model.lm) == "exact"

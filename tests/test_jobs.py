@@ -69,6 +69,28 @@ def test_model_holder_is_not_ready_until_loaded():
     assert failing.ready.wait(5) and failing.model is None and "no weights" in failing.error
 
 
+def test_model_holder_warms_the_decoder_before_ready_and_survives_a_failed_warm_up():
+    class Model:
+        name = "model"
+
+        def __init__(self, fail):
+            self.fail, self.started, self.finish = fail, threading.Event(), threading.Event()
+
+        def warm_up(self):
+            self.started.set()
+            self.finish.wait(5)
+            if self.fail:
+                raise RuntimeError("no decoder")
+
+    for fail in (False, True):
+        model = Model(fail)
+        holder = ModelHolder(lambda model=model: model)
+        assert model.started.wait(5)
+        assert not holder.ready.is_set() and holder.model is None  # warming up: not ready yet
+        model.finish.set()
+        assert holder.ready.wait(5) and holder.model is model and holder.error is None
+
+
 def wait_running(job):
     deadline = time.monotonic() + 5
     while job.state != "running":

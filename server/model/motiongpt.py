@@ -305,6 +305,14 @@ class MotionGPT:
             self._decoders[mode] = MotionDecoder(self.lm, mode, max_length=MAX_MOTION_TOKENS + 4)
         return self._decoders[mode]
 
+    def warm_up(self) -> None:
+        """Build the decoder of this model's decoding mode and decode a few tokens, so that a
+        server's first request does not wait for it: fast mode's int8 weights (about 1.5 s
+        at the release's size) and, the first time after an install, compiling the CPU's
+        decoder step (compiled_step: seconds, then cached by numba)."""
+        if self.decoding != "hf":
+            self.motion_tokens("warm up", 2, Sampling(greedy=True), seed=0)
+
     def motion_tokens(self, prompt: str, length: int | None, sampling: Sampling, seed: int | None,
                       max_codes: int = MAX_MOTION_TOKENS, should_stop=None) -> list[int]:
         """Decode motion codes for a prompt. `should_stop()` is asked before every token
@@ -323,9 +331,9 @@ class MotionGPT:
         return [t - lo for t in out if lo <= t < hi]
 
     def _motion_tokens_hf(self, prompt, grammar, limit, sampling, seed, should_stop=None) -> list[int]:
-        """Hugging Face `generate`: the reference the decoding loop is measured against,
-        and what `--decoding auto` picks for small models; asks `should_stop()` every
-        token as the loop does (progress and cancellation)."""
+        """Hugging Face `generate`: the reference the decoding loop is measured against
+        (`--decoding hf`); asks `should_stop()` every token as the loop does (progress and
+        cancellation)."""
         processors = [grammar] if should_stop is None else [StopWhenAsked(should_stop), grammar]
         options = dict(max_new_tokens=limit, logits_processor=LogitsProcessorList(processors),
                        eos_token_id=grammar.end, pad_token_id=self.tokenizer.pad_token_id)
