@@ -174,6 +174,13 @@ def _row_scales(weight):
     return (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
 
 
+def _int8_rows(weight):
+    """(int8 weight, float32 scale per row) of a matrix: weight ~ int8 * scale[:, None]."""
+    weight = weight.detach().float()
+    scales = _row_scales(weight)
+    return (weight / scales[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous(), scales
+
+
 class _Int8:
     """Projections of the same input fused into one int8 matrix with a scale per row,
     multiplied by fbgemm's dynamic-quantization kernel (the input is quantized to 8 bits
@@ -204,9 +211,7 @@ class _WeightInt8:
     its own. CPU only."""
 
     def __init__(self, weight):
-        weight = weight.detach().float()
-        scales = _row_scales(weight)
-        self.weight = (weight / scales[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
+        self.weight, scales = _int8_rows(weight)
         self.scales = scales.to(torch.bfloat16)
         self.nbytes = self.weight.numel() + self.scales.numel() * 2
 
@@ -311,7 +316,7 @@ class MotionDecoder:
         # T5 scales the last hidden state when the output layer is tied to the embeddings.
         self.output_scale = config.d_model**-0.5 if config.tie_word_embeddings else 1.0
         self.lm_head = lm.lm_head.weight
-        # fbgemm's int8 kernel is the CPU's; GPUs get float16.
+        # int8 is the CPU's (the compiled step's, or fbgemm's in the torch loop); GPUs get float16.
         self.fast_weights = fast_weights or ("int8" if self.device.type == "cpu" else "float16")
         if self.fast_weights == "int8" and self.device.type != "cpu":
             raise ValueError(f"int8 fast mode runs on a CPU; the model is on {self.device}")
@@ -357,7 +362,8 @@ class MotionDecoder:
         """The decoder's weights as compiled_step.decoder_step reads them (exact mode: the
         model's own float32 tensors, no copy; fast mode: int8 with a scale per row), or
         None when the step cannot compute this model (an activation it does not know,
-        weights that are not float32): then the torch loop runs."""
+        weights that are not float32) or numba's threads are slow to start here: then the
+        torch loop runs."""
         ff = decoder.block[0].layer[2].DenseReluDense
         activation = compiled_step.ACTIVATIONS.get(type(ff.act).__name__)
         if activation is None or self.embed.dtype != torch.float32 or not compiled_step.threads_start_quickly():
@@ -371,10 +377,9 @@ class MotionDecoder:
             for kind, module in zip(kinds, modules):
                 kind.append(module.weight.detach())
         if self.mode == "fast":
-            scales = [[_row_scales(w.float()) for w in kind] for kind in kinds]
-            weights = [[(w / s[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous().numpy() for w, s in zip(kind, kind_scales)]
-                       for kind, kind_scales in zip(kinds, scales)]
-            scales = [[s.float().numpy() for s in kind_scales] for kind_scales in scales]
+            quantized = [[_int8_rows(w) for w in kind] for kind in kinds]
+            weights = [[w.numpy() for w, _ in kind] for kind in quantized]
+            scales = [[scale.numpy() for _, scale in kind] for kind in quantized]
         else:
             weights = [[w.contiguous().numpy() for w in kind] for kind in kinds]
             scales = [[np.ones(w.shape[0], np.float32) for w in kind] for kind in weights]
