@@ -11,7 +11,7 @@ products, attention, norms and feed-forward compiled together, each product read
 weights at about the speed of a plain sum. Where that step cannot compute a model (an
 activation it does not know, weights that are not float32), where numba's threads are
 slow to start (compiled_step.threads_start_quickly) and on a GPU, the step is torch
-operations (`_loop`); `MotionDecoder(compiled=False)` asks for those on a CPU.
+operations (`_torch_step`); `MotionDecoder(compiled=False)` asks for those on a CPU.
 
 Two modes:
 - exact: the decoder's weights as they are (float32), the same operations as
@@ -473,14 +473,35 @@ class MotionDecoder:
                 self.thread_choice = ThreadChoice((1, threads))
             torch.set_num_threads(1)
         try:
-            if self.compiled:
-                return self._compiled_loop(cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop)
-            return self._loop(cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop)
+            advance = self._compiled_step(cross, cross_mask, max_new_tokens) if self.compiled else \
+                self._torch_step(cross, cross_mask, max_new_tokens)
+            return self._steps(advance, choose, max_new_tokens, stop_ids, should_stop)
         finally:
             torch.set_num_threads(threads)
 
-    def _compiled_loop(self, cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop):
-        """_loop's decoding with each step one call of compiled_step.decoder_step (CPU)."""
+    def _steps(self, advance, choose, max_new_tokens, stop_ids, should_stop):
+        """The loop both kinds of step share: cancellation, the thread choice (CPU), the
+        token choice and stopping. `advance(step, token, threads)` runs the decoder for
+        `token` at position `step` and returns (final hidden state, logits(lo, hi))."""
+        choice = self.thread_choice if self.device.type == "cpu" else None
+        token = self.lm.config.decoder_start_token_id
+        out = []
+        for step in range(max_new_tokens):
+            if should_stop is not None and should_stop():
+                raise Cancelled("decoding was cancelled")
+            threads = choice.pick() if choice is not None else 1
+            started = time.perf_counter()
+            final, logits = advance(step, token, threads)
+            token = int(choose(step, final, logits))
+            if choice is not None:
+                choice.record(threads, time.perf_counter() - started)
+            out.append(token)
+            if token in stop_ids:
+                break
+        return out
+
+    def _compiled_step(self, cross, cross_mask, max_new_tokens):
+        """`advance` for _steps: one call of compiled_step.decoder_step a token (CPU)."""
         c = self.compiled
         layers, heads, d_kv = c.norms.shape[0], self.heads, self.d_kv
         cross_keys = torch.stack([k for k, _ in cross]).contiguous().numpy()
@@ -490,38 +511,28 @@ class MotionDecoder:
         keys = np.empty((layers, heads, max_new_tokens, d_kv), np.float32)
         values = np.empty_like(keys)
         embed = self.embed.detach().numpy()
-        choice = self.thread_choice
-        token = self.lm.config.decoder_start_token_id
-        out = []
-        for step in range(max_new_tokens):
-            if should_stop is not None and should_stop():
-                raise Cancelled("decoding was cancelled")
-            threads = choice.pick()
+
+        def advance(step, token, threads):
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-            started = time.perf_counter()
             final = compiled_step.decoder_step(
                 embed[token], step, c.weights, c.scales, c.norms, c.final_norm, keys, values, c.position_bias,
                 cross_keys, cross_values, cross_bias, heads, d_kv, np.float32(self.eps), c.activation, c.gated)
             final *= np.float32(self.output_scale)
 
-            def logits(lo=0, hi=None, final=final):
+            def logits(lo=0, hi=None):
                 rows = c.lm_head[lo:hi]
                 result = np.empty(rows.shape[0], np.float32)
                 compiled_step.product(rows, c.lm_head_scale[lo:hi], final, result)
                 return torch.from_numpy(result)
 
-            token = int(choose(step, torch.from_numpy(final), logits))
-            choice.record(threads, time.perf_counter() - started)
-            out.append(token)
-            if token in stop_ids:
-                break
-        return out
+            return torch.from_numpy(final), logits
 
-    def _loop(self, cross, cross_mask, choose, max_new_tokens, stop_ids, should_stop):
+        return advance
+
+    def _torch_step(self, cross, cross_mask, max_new_tokens):
+        """`advance` for _steps: the step as torch operations (a GPU's, and the fallback)."""
         keys = torch.zeros(len(self.layers), self.heads, max_new_tokens, self.d_kv, device=self.device)
         values = torch.zeros_like(keys)
-        token = self.lm.config.decoder_start_token_id
-        out = []
         heads, d_kv = self.heads, self.d_kv
         # Fast mode computes T5's tanh GELU ("gelu_new") as torch's one op: equal to a
         # few units in the last place, so exact mode keeps the model's own module.
@@ -532,24 +543,18 @@ class MotionDecoder:
         # Exact mode's logits are linear's, bit for bit generate's from the same hidden
         # state (motiongpt.grammar_chooser); fast mode streams the rows it asks for.
         output_product = streamed_product if self.mode == "fast" and self.device.type == "cpu" else nn.functional.linear
-        choice = self.thread_choice if self.device.type == "cpu" else None
-        product_threads = 1
 
-        def product(function, x):
-            if product_threads == 1:
-                return function(x)
-            torch.set_num_threads(product_threads)
-            try:
-                return function(x)
-            finally:
-                torch.set_num_threads(1)
+        def advance(step, token, threads):
+            def product(function, x):
+                # Only the weight products take more than the loop's one thread.
+                if threads == 1:
+                    return function(x)
+                torch.set_num_threads(threads)
+                try:
+                    return function(x)
+                finally:
+                    torch.set_num_threads(1)
 
-        for step in range(max_new_tokens):
-            if should_stop is not None and should_stop():
-                raise Cancelled("decoding was cancelled")
-            if choice is not None:
-                product_threads = choice.pick()
-                started = time.perf_counter()
             hidden = self.embed[token][None]  # (1, d_model)
             bias = self.position_bias[:, step : step + 1, : step + 1]
             for index, layer in enumerate(self.layers):
@@ -570,13 +575,9 @@ class MotionDecoder:
                 hidden = hidden + product(layer.ff_out, inner_state)[0]
             final = self._norm(hidden, self.final_norm)[0] * self.output_scale
 
-            def logits(lo=0, hi=None, final=final):
+            def logits(lo=0, hi=None):
                 return output_product(final[None], self.lm_head[lo:hi])[0].float().cpu()
 
-            token = int(choose(step, final, logits))
-            if choice is not None:
-                choice.record(product_threads, time.perf_counter() - started)
-            out.append(token)
-            if token in stop_ids:
-                break
-        return out
+            return final, logits
+
+        return advance
