@@ -74,15 +74,23 @@ class Cancelled(Exception):
     """Decoding stopped because the caller asked it to."""
 
 
+def _projections(block):
+    """A T5 decoder block's weight products, in the order both steps use: self-attention
+    q, k, v and output, cross-attention q and output, the feed-forward's inputs (wi, or
+    the gated wi_0 and wi_1) as a tuple, and its output wo. (Cross-attention's k and v are
+    projected once per prompt, not per step.)"""
+    self_attn, cross_attn, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
+    ff_in = (ff.wi_0, ff.wi_1) if hasattr(ff, "wi_0") else (ff.wi,)
+    return self_attn.q, self_attn.k, self_attn.v, self_attn.o, cross_attn.q, cross_attn.o, ff_in, ff.wo
+
+
 def decoder_weights(lm) -> int:
     """How many decoder weights one decoding step reads (cross-attention keys and values
     are projected once per prompt, the output layer only in the motion tokens' rows)."""
     total = 0
     for block in lm.decoder.block:
-        self_attn, cross = block.layer[0].SelfAttention, block.layer[1].EncDecAttention
-        ff = block.layer[2].DenseReluDense
-        ff_linears = [m for m in ff.children() if isinstance(m, nn.Linear)]
-        total += sum(m.weight.numel() for m in (self_attn.q, self_attn.k, self_attn.v, self_attn.o, cross.q, cross.o, *ff_linears))
+        q, k, v, o, cross_q, cross_o, ff_in, ff_out = _projections(block)
+        total += sum(m.weight.numel() for m in (q, k, v, o, cross_q, cross_o, *ff_in, ff_out))
     return total
 
 
@@ -335,10 +343,10 @@ class MotionDecoder:
         self.layers = [] if self.compiled else [self._layer(block) for block in decoder.block]
 
     def _layer(self, block) -> _Layer:
-        self_attn, cross_attn, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
-        gated = hasattr(ff, "wi_0")
-        groups = [(self_attn.q, self_attn.k, self_attn.v), (self_attn.o,), (cross_attn.q,), (cross_attn.o,),
-                  (ff.wi_0, ff.wi_1) if gated else (ff.wi,), (ff.wo,)]
+        q, k, v, o, cross_q, cross_o, ff_in, ff_out = _projections(block)
+        ff = block.layer[2].DenseReluDense
+        gated = len(ff_in) == 2
+        groups = [(q, k, v), (o,), (cross_q,), (cross_o,), ff_in, (ff_out,)]
         weights = [[m.weight.detach() for m in group] for group in groups]
         norms = [block.layer[0].layer_norm.weight, block.layer[1].layer_norm.weight, block.layer[2].layer_norm.weight]
         if self.mode == "fast":
@@ -371,10 +379,9 @@ class MotionDecoder:
         gated = hasattr(ff, "wi_0")
         kinds = [[], [], [], [], [], [], [], [], []]
         for block in decoder.block:
-            self_attn, cross_attn, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
-            ff_in = (ff.wi_0, ff.wi_1) if gated else (ff.wi, ff.wi)  # a non-gated step never reads the second
-            modules = (self_attn.q, self_attn.k, self_attn.v, self_attn.o, cross_attn.q, cross_attn.o, *ff_in, ff.wo)
-            for kind, module in zip(kinds, modules):
+            *attention, ff_in, ff_out = _projections(block)
+            ff_in = ff_in if gated else ff_in * 2  # a non-gated step never reads the second
+            for kind, module in zip(kinds, (*attention, *ff_in, ff_out)):
                 kind.append(module.weight.detach())
         if self.mode == "fast":
             quantized = [[_int8_rows(w) for w in kind] for kind in kinds]
