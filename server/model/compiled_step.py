@@ -45,15 +45,21 @@ def threads_start_quickly() -> bool:
     return numba.threading_layer() in ("omp", "tbb")
 
 
+@njit(fastmath=REORDER, cache=True, nogil=True, inline="always")
+def _row_dot(weight, scale, row, x):
+    """scale[row] * (weight[row] . x), the dot product summed in vector lanes (REORDER
+    lets LLVM reorder the sum); float32 whatever the weight's type."""
+    total = np.float32(0.0)
+    for column in range(weight.shape[1]):
+        total += np.float32(weight[row, column]) * x[column]
+    return total * scale[row]
+
+
 @njit(parallel=True, fastmath=REORDER, cache=True, nogil=True)
 def product(weight, scale, x, out):
-    """out = scale * (weight @ x) for one row x: rows split between numba's threads,
-    each dot product summed in vector lanes (REORDER lets LLVM reorder the sum)."""
+    """out = scale * (weight @ x) for one row x, rows split between numba's threads."""
     for row in prange(weight.shape[0]):
-        total = np.float32(0.0)
-        for column in range(weight.shape[1]):
-            total += np.float32(weight[row, column]) * x[column]
-        out[row] = total * scale[row]
+        out[row] = _row_dot(weight, scale, row, x)
 
 
 @njit(fastmath=REORDER, cache=True, nogil=True)
@@ -99,15 +105,9 @@ def _gated_product(weight, scale, gate_weight, gate_scale, x, activation, gated,
     """The feed-forward's inner state: activation(weight @ x), times gate_weight @ x when
     `gated` (T5's gated GELU), rows split between threads."""
     for row in prange(weight.shape[0]):
-        total = np.float32(0.0)
-        for column in range(weight.shape[1]):
-            total += np.float32(weight[row, column]) * x[column]
-        state = _activate(total * scale[row], activation)
+        state = _activate(_row_dot(weight, scale, row, x), activation)
         if gated:
-            linear = np.float32(0.0)
-            for column in range(gate_weight.shape[1]):
-                linear += np.float32(gate_weight[row, column]) * x[column]
-            state *= linear * gate_scale[row]
+            state *= _row_dot(gate_weight, gate_scale, row, x)
         out[row] = state
 
 
