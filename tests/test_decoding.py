@@ -263,14 +263,19 @@ def _random_t5(feed_forward_proj, tie_word_embeddings=False):
     return T5ForConditionalGeneration(config).eval()
 
 
+def _random_t5_task():
+    """(a motion grammar, a 9-token prompt) for _random_t5's 96-token vocabulary."""
+    inputs = {"input_ids": torch.randint(3, 40, (1, 9)), "attention_mask": torch.ones(1, 9, dtype=torch.long)}
+    return MotionGrammar(40, 50, length=12, max_codes=12), inputs
+
+
 @pytest.mark.parametrize("feed_forward_proj, tied", [("gated-gelu", False), ("relu", True), ("gelu", False)])
 def test_compiled_step_is_the_torch_loop_up_to_rounding(feed_forward_proj, tied):
     """On a CPU each step is one compiled call (compiled_step): for T5's feed-forward
     kinds (gated tanh GELU, ReLU, erf GELU) and a tied output layer, its logits are the
     torch loop's within float32 rounding, and exact mode's greedy tokens generate's."""
     lm = _random_t5(feed_forward_proj, tied)
-    grammar = MotionGrammar(40, 50, length=12, max_codes=12)
-    inputs = {"input_ids": torch.randint(3, 40, (1, 9)), "attention_mask": torch.ones(1, 9, dtype=torch.long)}
+    grammar, inputs = _random_t5_task()
     for mode in ("exact", "fast"):
         compiled_decoder = MotionDecoder(lm, mode, max_length=40)
         assert compiled_decoder.compiled is not None
@@ -289,8 +294,7 @@ def test_an_activation_the_compiled_step_does_not_know_runs_the_torch_loop():
     lm = _random_t5("gated-silu")
     decoder = MotionDecoder(lm, "exact", max_length=40)
     assert decoder.compiled is None
-    grammar = MotionGrammar(40, 50, length=12, max_codes=12)
-    inputs = {"input_ids": torch.randint(3, 40, (1, 9)), "attention_mask": torch.ones(1, 9, dtype=torch.long)}
+    grammar, inputs = _random_t5_task()
     assert _decode(lm, "exact", inputs, grammar, decoder=decoder) == _generate(lm, inputs, grammar)
 
 
@@ -298,14 +302,11 @@ def test_without_quick_threads_the_torch_loop_runs():
     """numba's own workqueue (no OpenMP or TBB on the machine) starts each parallel region
     in about 100 us, slower than the torch loop: the decoder then keeps the torch loop."""
     script = """
-import torch
-from tests.test_decoding import _random_t5, _decode, _generate
+from tests.test_decoding import _random_t5, _random_t5_task, _decode, _generate
 from server.model.decoding import MotionDecoder
-from server.model.motiongpt import MotionGrammar
 lm = _random_t5("gated-gelu")
 decoder = MotionDecoder(lm, "exact", max_length=40)
-grammar = MotionGrammar(40, 50, length=12, max_codes=12)
-inputs = {"input_ids": torch.randint(3, 40, (1, 9)), "attention_mask": torch.ones(1, 9, dtype=torch.long)}
+grammar, inputs = _random_t5_task()
 print(decoder.compiled is None, _decode(lm, "exact", inputs, grammar, decoder=decoder) == _generate(lm, inputs, grammar))
 """
     root = Path(__file__).resolve().parent.parent
