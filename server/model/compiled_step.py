@@ -75,54 +75,140 @@ def _rms_norm(x, weight, eps):
     return out
 
 
-@njit(parallel=True, fastmath=REORDER, cache=True, nogil=True)
-def _attend(q, keys, values, count, bias, heads, d_kv, out):
-    """T5 attention of one query over the first `count` keys of each head: no 1/sqrt(d)
-    scale, `bias[h, t]` added to the scores (position bias or padding mask). Heads are
-    split between threads."""
-    for h in prange(heads):
-        scores = np.empty(count, np.float32)
-        largest = -np.inf
+@njit(fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
+def _attend_head(q, keys, values, count, bias, out):
+    """T5 attention of one head's query over its first `count` keys: no 1/sqrt(d) scale,
+    `bias[t]` added to the scores (position bias or padding mask)."""
+    scores = np.empty(count, np.float32)
+    largest = -np.inf
+    for t in range(count):
+        s = bias[t]
+        for d in range(q.shape[0]):
+            s += q[d] * keys[t, d]
+        scores[t] = s
+        largest = max(largest, s)
+    total = np.float32(0.0)
+    for t in range(count):
+        scores[t] = np.exp(scores[t] - largest)
+        total += scores[t]
+    for d in range(q.shape[0]):
+        acc = np.float32(0.0)
         for t in range(count):
-            s = bias[h, t]
-            for d in range(d_kv):
-                s += q[h * d_kv + d] * keys[h, t, d]
-            scores[t] = s
-            largest = max(largest, s)
-        total = np.float32(0.0)
-        for t in range(count):
-            scores[t] = np.exp(scores[t] - largest)
-            total += scores[t]
+            acc += scores[t] * values[t, d]
+        out[d] = acc / total
+
+
+@njit(parallel=True, fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
+def _self_attention(wq, sq, wk, sk, wv, sv, x, keys, values, step, bias, out):
+    """Self-attention of the token at `step`, one parallel region for every head: the
+    head's q, k and v rows, its key and value written at `step` in keys/values (heads,
+    max length, d_kv), then its attention over positions 0..step into `out`. Heads are
+    split between threads: each thread's work needs no other thread's, so the whole
+    layer's attention is one region start (about 3 us each on two threads, a hundred a
+    token when every product and attention had its own)."""
+    d_kv = keys.shape[2]
+    for h in prange(keys.shape[0]):
+        q = np.empty(d_kv, np.float32)
         for d in range(d_kv):
-            acc = np.float32(0.0)
-            for t in range(count):
-                acc += scores[t] * values[h, t, d]
-            out[h * d_kv + d] = acc / total
+            q[d] = _row_dot(wq, sq, h * d_kv + d, x)
+        for d in range(d_kv):
+            keys[h, step, d] = _row_dot(wk, sk, h * d_kv + d, x)
+        for d in range(d_kv):
+            values[h, step, d] = _row_dot(wv, sv, h * d_kv + d, x)
+        _attend_head(q, keys[h], values[h], step + 1, bias[h], out[h * d_kv : (h + 1) * d_kv])
 
 
-@njit(parallel=True, fastmath=REORDER, cache=True, nogil=True)
-def _gated_product(weight, scale, gate_weight, gate_scale, x, activation, gated, out):
+@njit(parallel=True, fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
+def _cross_attention(wq, sq, x, keys, values, bias, out):
+    """Cross-attention over the prompt (keys/values (heads, prompt tokens, d_kv)), each
+    head's q rows and attention in one parallel region, heads split between threads."""
+    d_kv = keys.shape[2]
+    for h in prange(keys.shape[0]):
+        q = np.empty(d_kv, np.float32)
+        for d in range(d_kv):
+            q[d] = _row_dot(wq, sq, h * d_kv + d, x)
+        _attend_head(q, keys[h], values[h], keys.shape[1], bias[h], out[h * d_kv : (h + 1) * d_kv])
+
+
+# Rows of the feed-forward's inner state a thread computes before activating them
+# together: a run of rows LLVM can activate in vector lanes.
+ACTIVATION_ROWS = 64
+
+
+@njit(parallel=True, fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
+def _gated_product(weight, scale, gate_weight, gate_scale, x, activation, gated, gates, out):
     """The feed-forward's inner state: activation(weight @ x), times gate_weight @ x when
-    `gated` (T5's gated GELU), rows split between threads."""
-    for row in prange(weight.shape[0]):
-        state = _activate(_row_dot(weight, scale, row, x), activation)
+    `gated` (T5's gated GELU; `gates` is scratch of out's size), in runs of rows split
+    between threads, each run's activation in vector lanes."""
+    rows = weight.shape[0]
+    for run in prange((rows + ACTIVATION_ROWS - 1) // ACTIVATION_ROWS):
+        lo, hi = run * ACTIVATION_ROWS, min(rows, (run + 1) * ACTIVATION_ROWS)
+        for row in range(lo, hi):
+            out[row] = _row_dot(weight, scale, row, x)
+        if activation == RELU:
+            for row in range(lo, hi):
+                out[row] = max(out[row], np.float32(0.0))
+        elif activation == GELU_TANH:
+            for row in range(lo, hi):
+                out[row] = _gelu_tanh(out[row])
+        else:
+            for row in range(lo, hi):
+                out[row] = _gelu(out[row])
         if gated:
-            state *= _row_dot(gate_weight, gate_scale, row, x)
-        out[row] = state
+            for row in range(lo, hi):
+                gates[row] = _row_dot(gate_weight, gate_scale, row, x)
+            for row in range(lo, hi):
+                out[row] *= gates[row]
+
+
+# exp(y) = 2**n * exp(r) with y = n*ln2 + r, |r| <= ln2/2: n a whole number, ln2 in two
+# parts so that n*ln2 loses nothing (Cody and Waite's reduction), exp(r) by its Taylor
+# series to r**7 (under 1e-7 relative; measured 1.3 float32 ulp at worst), 2**n added
+# into the float's exponent bits.
+LOG2E = np.float32(1.4426950408889634)
+LN2_HI = np.float32(0.693145751953125)  # ln2's leading bits: n*LN2_HI is exact for |n| < 2**8
+LN2_LO = np.float32(1.4286067653301870e-06)  # ln2 - LN2_HI
+
+
+@njit(fastmath={"contract"}, error_model="numpy", cache=True, nogil=True)
+def _exp(y):
+    """exp(y) in plain arithmetic, which LLVM runs in vector lanes: libm's expf and
+    tanhf are calls it cannot (numba has no vector math library without Intel's SVML),
+    about 20 ns each, which made the feed-forward's GELU a tenth of a token's time.
+    No `reassoc` here: it would let LLVM undo the two-part reduction. y is clamped to
+    [-86, 88], where the result is a normal float (exp(-86) about 4e-38)."""
+    y = min(max(y, np.float32(-86.0)), np.float32(88.0))
+    n = np.floor(y * LOG2E + np.float32(0.5))
+    r = (y - n * LN2_HI) - n * LN2_LO
+    p = np.float32(1.0 / 5040.0)
+    p = p * r + np.float32(1.0 / 720.0)
+    p = p * r + np.float32(1.0 / 120.0)
+    p = p * r + np.float32(1.0 / 24.0)
+    p = p * r + np.float32(1.0 / 6.0)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1.0)
+    p = p * r + np.float32(1.0)
+    return np.int32(np.float32(p).view(np.int32) + (np.int32(n) << np.int32(23))).view(np.float32)
+
+
+@njit(fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
+def _gelu_tanh(x):
+    """0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x**3), written as x / (1 +
+    exp(-2u)) (the same function: 1 + tanh(u) = 2 / (1 + exp(-2u))): one exp, and no
+    cancellation where tanh(u) is near -1."""
+    u = np.float32(0.7978845608028654) * (x + np.float32(0.044715) * x * x * x)
+    return x / (np.float32(1.0) + _exp(np.float32(-2.0) * u))
 
 
 @njit(fastmath=REORDER, cache=True, nogil=True)
-def _activate(x, kind):
-    if kind == RELU:
-        return max(x, np.float32(0.0))
-    if kind == GELU_TANH:
-        return np.float32(0.5) * x * (np.float32(1.0) + np.tanh(np.float32(0.7978845608028654) * (x + np.float32(0.044715) * x * x * x)))
+def _gelu(x):
+    """The erf GELU (libm's erf: scalar, and no T5 we load uses it)."""
     return np.float32(0.5) * x * (np.float32(1.0) + np.float32(math.erf(x * np.float32(0.7071067811865476))))
 
 
 @njit(cache=True, nogil=True)
 def decoder_step(hidden, step, weights, scales, norms, final_norm, keys, values, position_bias,
-                 cross_keys, cross_values, cross_bias, heads, d_kv, eps, activation, gated):
+                 cross_keys, cross_values, cross_bias, eps, activation, gated):
     """The final hidden state (normalized, before the output layer) after `hidden`, the
     embedding of the token at position `step`, passes every layer; writes that position's
     self-attention keys and values into `keys`/`values` (layers, heads, max length, d_kv).
@@ -133,34 +219,31 @@ def decoder_step(hidden, step, weights, scales, norms, final_norm, keys, values,
     norms[layer, i]: the self-attention, cross-attention and feed-forward norm weights.
     position_bias (heads, max length, max length); cross_keys/values[layer] (heads,
     prompt tokens, d_kv); cross_bias (heads, prompt tokens): 0 or a padding mask.
+    Six parallel regions a layer: each attention, each output product, the feed-forward's
+    two products.
     """
-    inner = heads * d_kv
-    q, k, v = np.empty(inner, np.float32), np.empty(inner, np.float32), np.empty(inner, np.float32)
-    context = np.empty(inner, np.float32)
+    context = np.empty(keys.shape[1] * keys.shape[3], np.float32)
     delta = np.empty(hidden.shape[0], np.float32)
+    state = np.empty(weights[6][0].shape[0], np.float32)
+    gates = np.empty_like(state)
     bias = position_bias[:, step, :]
     hidden = hidden.copy()
     for layer in range(len(weights[0])):
         x = _rms_norm(hidden, norms[layer, 0], eps)
-        product(weights[0][layer], scales[0][layer], x, q)
-        product(weights[1][layer], scales[1][layer], x, k)
-        product(weights[2][layer], scales[2][layer], x, v)
-        for h in range(heads):
-            keys[layer, h, step, :] = k[h * d_kv : (h + 1) * d_kv]
-            values[layer, h, step, :] = v[h * d_kv : (h + 1) * d_kv]
-        _attend(q, keys[layer], values[layer], step + 1, bias, heads, d_kv, context)
+        _self_attention(weights[0][layer], scales[0][layer], weights[1][layer], scales[1][layer], weights[2][layer],
+                        scales[2][layer], x, keys[layer], values[layer], step, bias, context)
         product(weights[3][layer], scales[3][layer], context, delta)
         hidden += delta
 
         x = _rms_norm(hidden, norms[layer, 1], eps)
-        product(weights[4][layer], scales[4][layer], x, q)
-        _attend(q, cross_keys[layer], cross_values[layer], cross_keys[layer].shape[1], cross_bias, heads, d_kv, context)
+        _cross_attention(weights[4][layer], scales[4][layer], x, cross_keys[layer], cross_values[layer], cross_bias,
+                         context)
         product(weights[5][layer], scales[5][layer], context, delta)
         hidden += delta
 
         x = _rms_norm(hidden, norms[layer, 2], eps)
-        state = np.empty(weights[6][layer].shape[0], np.float32)
-        _gated_product(weights[6][layer], scales[6][layer], weights[7][layer], scales[7][layer], x, activation, gated, state)
+        _gated_product(weights[6][layer], scales[6][layer], weights[7][layer], scales[7][layer], x, activation, gated,
+                       gates, state)
         product(weights[8][layer], scales[8][layer], state, delta)
         hidden += delta
     return _rms_norm(hidden, final_norm, eps)

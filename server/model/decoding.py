@@ -523,7 +523,7 @@ class MotionDecoder:
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             final = compiled_step.decoder_step(
                 embed[token], step, c.weights, c.scales, c.norms, c.final_norm, keys, values, c.position_bias,
-                cross_keys, cross_values, cross_bias, heads, d_kv, np.float32(self.eps), c.activation, c.gated)
+                cross_keys, cross_values, cross_bias, np.float32(self.eps), c.activation, c.gated)
             final *= np.float32(self.output_scale)
 
             def logits(lo=0, hi=None):
