@@ -193,6 +193,31 @@ def test_thread_choice_follows_the_faster_and_rechecks_the_other():
     assert ThreadChoice((1, 1)).candidates == [1]
 
 
+def test_thread_choice_rechecks_less_often_while_the_other_stays_slower():
+    choice = ThreadChoice((1, 2), recheck=4, longest_recheck=16)
+
+    def step(seconds):
+        threads = choice.pick()
+        choice.record(threads, seconds[threads])
+        return threads
+
+    quiet = {1: 0.030, 2: 0.010}
+    step(quiet), step(quiet)  # each measured once
+    picks = [step(quiet) for _ in range(4 + 8 + 16 + 16)]
+    rechecks = [i + 1 for i, threads in enumerate(picks) if threads == 1]
+    assert rechecks == [4, 12, 28, 44]  # waits of 4, 8, 16, then at most 16
+
+    for _ in range(5):
+        choice.record(2, 0.100)  # a neighbour loads a core: two threads' steps get slow ...
+    assert step(quiet) == 1  # ... and one thread leads at once, no recheck needed
+    # The load goes: the next recheck of two threads (the wait reached, 16) finds them
+    # fast again, its fresh time replacing their stale average: they lead at once, and
+    # the waits start over from 4.
+    picks = [step(quiet) for _ in range(20)]
+    assert picks == [1] * 14 + [2, 2, 2, 2, 1, 2]
+    assert choice.wait == 8
+
+
 def test_padded_prompts_exact_matches_generate_and_fast_reads_the_prompt_alone(model):
     """The release's contract pads prompts to 256 tokens: exact mode attends over the
     masked pads as generate does; fast mode drops them, which changes only rounding."""

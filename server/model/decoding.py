@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numba
+import numba.typed
 import numpy as np
 import torch
 from torch import nn
@@ -265,8 +266,10 @@ def int8_encoder(encoder):
 @dataclass
 class _CompiledWeights:
     """A decoder's weights as compiled_step.decoder_step reads them (numpy views)."""
-    weights: tuple  # [kind][layer], kinds in decoder_step's order
-    scales: tuple  # the same, a float32 scale per row (ones for float32 weights)
+    # numba typed lists, [kind][layer], kinds in decoder_step's order: passed to numba in
+    # a few microseconds a call, where tuples of the 216 arrays took 25-40.
+    weights: numba.typed.List
+    scales: numba.typed.List  # the same, a float32 scale per row (ones for float32 weights)
     norms: np.ndarray  # (layers, 3, d_model)
     final_norm: np.ndarray
     position_bias: np.ndarray  # (heads, max length, max length)
@@ -277,29 +280,51 @@ class _CompiledWeights:
     nbytes: int  # what one step reads of weights and scales
 
 
+def _typed_lists(kinds):
+    return numba.typed.List([numba.typed.List(kind) for kind in kinds])
+
+
 class ThreadChoice:
     """How many threads the weight products get, chosen by timing decoding steps: each
-    candidate's recent seconds per step (a moving average), the faster one used, the
-    other tried again every `recheck` steps because a neighbour's load comes and goes."""
+    candidate's recent seconds per step (a moving average), the faster one used. The
+    leader is timed every step, so a neighbour's new load shows at once; the other is
+    timed again after `recheck` steps, in case the load went away. Each recheck that
+    finds it still slower doubles the wait, up to `longest_recheck` steps: a recheck runs
+    a step at the slower count (fast mode's step at the release's size took 1.9x as long
+    on one thread as on two here, so rechecking every 8 steps cost about 10%)."""
 
-    def __init__(self, candidates, recheck: int = 8, smoothing: float = 0.3):
+    def __init__(self, candidates, recheck: int = 8, longest_recheck: int = 64, smoothing: float = 0.3):
         self.candidates = sorted(set(candidates))
-        self.recheck = recheck
+        self.recheck, self.longest_recheck = recheck, longest_recheck
         self.smoothing = smoothing
         self.seconds = {n: None for n in self.candidates}
-        self.steps = 0
+        self.wait = recheck  # steps between rechecks now
+        self.since_recheck = 0
+        self.rechecking = None  # the count a recheck step is running
 
     def pick(self) -> int:
-        self.steps += 1
         unmeasured = [n for n in self.candidates if self.seconds[n] is None]
         if unmeasured:
             return unmeasured[0]
         ranked = sorted(self.candidates, key=lambda n: self.seconds[n])
-        return ranked[1] if len(ranked) > 1 and self.steps % self.recheck == 0 else ranked[0]
+        self.since_recheck += 1
+        if len(ranked) > 1 and self.since_recheck >= self.wait:
+            self.since_recheck = 0
+            self.rechecking = ranked[1]
+            return ranked[1]
+        return ranked[0]
 
     def record(self, threads: int, seconds: float):
         previous = self.seconds[threads]
-        self.seconds[threads] = seconds if previous is None else previous + self.smoothing * (seconds - previous)
+        if previous is None or threads == self.rechecking:
+            # A recheck's fresh time replaces an average that may be many steps old.
+            self.seconds[threads] = seconds
+        else:
+            self.seconds[threads] = previous + self.smoothing * (seconds - previous)
+        if threads == self.rechecking:
+            self.rechecking = None
+            still_slower = self.seconds[threads] > min(self.seconds[n] for n in self.candidates if n != threads)
+            self.wait = min(2 * self.wait, self.longest_recheck) if still_slower else self.recheck
 
 
 class MotionDecoder:
@@ -394,7 +419,7 @@ class MotionDecoder:
                           for block in decoder.block])
         read = range(9) if gated else (0, 1, 2, 3, 4, 5, 6, 8)
         nbytes = sum(w.nbytes + s.nbytes for i in read for w, s in zip(weights[i], scales[i]))
-        return _CompiledWeights(tuple(tuple(kind) for kind in weights), tuple(tuple(kind) for kind in scales), norms,
+        return _CompiledWeights(_typed_lists(weights), _typed_lists(scales), norms,
                                 self.final_norm.detach().numpy(), self.position_bias.numpy(), self.lm_head.detach().numpy(),
                                 np.ones(self.lm_head.shape[0], np.float32), activation, gated, nbytes)
 
@@ -519,8 +544,13 @@ class MotionDecoder:
         values = np.empty_like(keys)
         embed = self.embed.detach().numpy()
 
+        threads_now = None
+
         def advance(step, token, threads):
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            nonlocal threads_now
+            if threads != threads_now:
+                numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+                threads_now = threads
             final = compiled_step.decoder_step(
                 embed[token], step, c.weights, c.scales, c.norms, c.final_norm, keys, values, c.position_bias,
                 cross_keys, cross_values, cross_bias, np.float32(self.eps), c.activation, c.gated)
