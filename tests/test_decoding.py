@@ -342,7 +342,7 @@ def test_compiled_exp_is_within_two_float32_ulps_over_its_range():
 @pytest.mark.parametrize("activation", ["ReLU", "NewGELUActivation", "GELUActivation"])
 def test_compiled_feed_forward_is_torchs_in_runs_of_rows(activation, gated):
     """The feed-forward's inner state is activated in runs of ACTIVATION_ROWS rows: 100
-    rows leave a short last run. Pre-activations beyond +-8 reach both tails of the GELUs."""
+    rows leave a short last run. Pre-activations beyond -6 and 6 reach both tails of the GELUs."""
     generator = np.random.default_rng(0)
     weight, gate = (generator.standard_normal((100, 48)).astype(np.float32) for _ in range(2))
     x = generator.uniform(-1, 1, 48).astype(np.float32)
@@ -352,7 +352,7 @@ def test_compiled_feed_forward_is_torchs_in_runs_of_rows(activation, gated):
     expected = function[activation](torch.from_numpy(weight @ x))
     if gated:
         expected = expected * torch.from_numpy(gate @ x)
-    assert float(torch.from_numpy(weight @ x).abs().max()) > 8
+    assert (weight @ x).min() < -6 and (weight @ x).max() > 6
     assert torch.allclose(torch.from_numpy(out), expected, rtol=1e-5, atol=1e-5)
 
 
