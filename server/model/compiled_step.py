@@ -98,6 +98,13 @@ def _attend_head(q, keys, values, count, bias, out):
         out[d] = acc / total
 
 
+@njit(fastmath=REORDER, cache=True, nogil=True, inline="always")
+def _head_rows(weight, scale, head, x, out):
+    """out = one head's rows of scale * (weight @ x): rows head * d_kv .. + d_kv."""
+    for d in range(out.shape[0]):
+        out[d] = _row_dot(weight, scale, head * out.shape[0] + d, x)
+
+
 @njit(parallel=True, fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
 def _self_attention(wq, sq, wk, sk, wv, sv, x, keys, values, step, bias, out):
     """Self-attention of the token at `step`, one parallel region for every head: the
@@ -109,12 +116,9 @@ def _self_attention(wq, sq, wk, sk, wv, sv, x, keys, values, step, bias, out):
     d_kv = keys.shape[2]
     for h in prange(keys.shape[0]):
         q = np.empty(d_kv, np.float32)
-        for d in range(d_kv):
-            q[d] = _row_dot(wq, sq, h * d_kv + d, x)
-        for d in range(d_kv):
-            keys[h, step, d] = _row_dot(wk, sk, h * d_kv + d, x)
-        for d in range(d_kv):
-            values[h, step, d] = _row_dot(wv, sv, h * d_kv + d, x)
+        _head_rows(wq, sq, h, x, q)
+        _head_rows(wk, sk, h, x, keys[h, step])
+        _head_rows(wv, sv, h, x, values[h, step])
         _attend_head(q, keys[h], values[h], step + 1, bias[h], out[h * d_kv : (h + 1) * d_kv])
 
 
@@ -125,8 +129,7 @@ def _cross_attention(wq, sq, x, keys, values, bias, out):
     d_kv = keys.shape[2]
     for h in prange(keys.shape[0]):
         q = np.empty(d_kv, np.float32)
-        for d in range(d_kv):
-            q[d] = _row_dot(wq, sq, h * d_kv + d, x)
+        _head_rows(wq, sq, h, x, q)
         _attend_head(q, keys[h], values[h], keys.shape[1], bias[h], out[h * d_kv : (h + 1) * d_kv])
 
 

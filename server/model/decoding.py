@@ -315,13 +315,13 @@ class ThreadChoice:
         return ranked[0]
 
     def record(self, threads: int, seconds: float):
-        previous = self.seconds[threads]
-        if previous is None or threads == self.rechecking:
+        previous, rechecked = self.seconds[threads], threads == self.rechecking
+        if previous is None or rechecked:
             # A recheck's fresh time replaces an average that may be many steps old.
             self.seconds[threads] = seconds
         else:
             self.seconds[threads] = previous + self.smoothing * (seconds - previous)
-        if threads == self.rechecking:
+        if rechecked:
             self.rechecking = None
             still_slower = self.seconds[threads] > min(self.seconds[n] for n in self.candidates if n != threads)
             self.wait = min(2 * self.wait, self.longest_recheck) if still_slower else self.recheck
@@ -543,7 +543,7 @@ class MotionDecoder:
         keys = np.empty((layers, heads, max_new_tokens, d_kv), np.float32)
         values = np.empty_like(keys)
         embed = self.embed.detach().numpy()
-
+        eps, output_scale = np.float32(self.eps), np.float32(self.output_scale)
         threads_now = None
 
         def advance(step, token, threads):
@@ -553,8 +553,8 @@ class MotionDecoder:
                 threads_now = threads
             final = compiled_step.decoder_step(
                 embed[token], step, c.weights, c.scales, c.norms, c.final_norm, keys, values, c.position_bias,
-                cross_keys, cross_values, cross_bias, np.float32(self.eps), c.activation, c.gated)
-            final *= np.float32(self.output_scale)
+                cross_keys, cross_values, cross_bias, eps, c.activation, c.gated)
+            final *= output_scale
 
             def logits(lo=0, hi=None):
                 rows = c.lm_head[lo:hi]
