@@ -320,6 +320,31 @@ def test_compiled_step_is_the_torch_loop_up_to_rounding(feed_forward_proj, tied)
             assert float(torch.nn.functional.cosine_similarity(loop_logits[0], compiled_logits[0], dim=0)) > 0.99
 
 
+@pytest.mark.parametrize("rows", [1, 3, 4, 7, 64, 130])
+@pytest.mark.parametrize("dtype", [np.int8, np.float32])
+def test_compiled_product_sums_every_row_once_on_any_thread_count(rows, dtype):
+    """The compiled product sums rows four at a time (a quarter of the rows apart), then
+    the few left over: every row is scale * (weight row . x) however many rows there are,
+    in int8 or float32, with the same bits on one thread or two."""
+    generator = np.random.default_rng(rows)
+    weight = generator.integers(-127, 128, (rows, 200)).astype(dtype)
+    scale = generator.uniform(0.5, 2, rows).astype(np.float32)
+    x = generator.standard_normal(200).astype(np.float32)
+    expected = scale.astype(np.float64) * (weight.astype(np.float64) @ x.astype(np.float64))
+    threads = numba.get_num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            numba.set_num_threads(count)
+            out = np.full(rows, np.nan, np.float32)
+            compiled_step.product(weight, scale, x, out)
+            results.append(out)
+    finally:
+        numba.set_num_threads(threads)
+    assert np.array_equal(results[0], results[1])
+    assert np.allclose(results[0], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
 @numba.njit
 def _compiled_exp_of_each(y):
     out = np.empty_like(y)
@@ -341,12 +366,13 @@ def test_compiled_exp_is_within_two_float32_ulps_over_its_range():
 @pytest.mark.parametrize("gated", [True, False])
 @pytest.mark.parametrize("activation", ["ReLU", "NewGELUActivation", "GELUActivation"])
 def test_compiled_feed_forward_is_torchs_in_runs_of_rows(activation, gated):
-    """The feed-forward's inner state is activated in runs of ACTIVATION_ROWS rows: 100
-    rows leave a short last run. Pre-activations beyond -6 and 6 reach both tails of the GELUs."""
+    """The feed-forward's inner state is activated in runs of ACTIVATION_ROWS rows: 102
+    rows leave a short last run (38 rows: two left over after its four quarters).
+    Pre-activations beyond -6 and 6 reach both tails of the GELUs."""
     generator = np.random.default_rng(0)
-    weight, gate = (generator.standard_normal((100, 48)).astype(np.float32) for _ in range(2))
+    weight, gate = (generator.standard_normal((102, 48)).astype(np.float32) for _ in range(2))
     x = generator.uniform(-1, 1, 48).astype(np.float32)
-    out, gates, ones = np.empty(100, np.float32), np.empty(100, np.float32), np.ones(100, np.float32)
+    out, gates, ones = np.empty(102, np.float32), np.empty(102, np.float32), np.ones(102, np.float32)
     compiled_step._gated_product(weight, ones, gate, ones, x, compiled_step.ACTIVATIONS[activation], gated, gates, out)
     function = {"ReLU": torch.relu, "NewGELUActivation": NewGELUActivation(), "GELUActivation": torch.nn.functional.gelu}
     expected = function[activation](torch.from_numpy(weight @ x))

@@ -55,10 +55,53 @@ def _row_dot(weight, scale, row, x):
     return total * scale[row]
 
 
+# A product sums four rows in one pass over x, rows a quarter of the range apart: each x
+# value loaded serves four sums, which the int8-to-float conversion (the limit once the
+# weights come fast enough) would otherwise leave the vector unit waiting on. Each row
+# stream stays sequential in memory: four adjacent rows at a time read memory at half
+# the speed of one (measured 9 against 16 GB/s here), four streams a quarter apart at
+# 1.35x one (29 against 21 GB/s, int8 weights from memory, two threads).
+ROWS_TOGETHER = 4
+
+
+@njit(fastmath=REORDER, cache=True, nogil=True, inline="always")
+def _four_rows_dot(weight, scale, row, apart, x, out, at):
+    """out[at + i * apart] = scale[r] * (weight[r] . x) for rows r = row + i * apart,
+    i in 0..3: the four sums in one pass over x."""
+    r1, r2, r3 = row + apart, row + 2 * apart, row + 3 * apart
+    t0 = t1 = t2 = t3 = np.float32(0.0)
+    for column in range(weight.shape[1]):
+        v = x[column]
+        t0 += np.float32(weight[row, column]) * v
+        t1 += np.float32(weight[r1, column]) * v
+        t2 += np.float32(weight[r2, column]) * v
+        t3 += np.float32(weight[r3, column]) * v
+    out[at] = t0 * scale[row]
+    out[at + apart] = t1 * scale[r1]
+    out[at + 2 * apart] = t2 * scale[r2]
+    out[at + 3 * apart] = t3 * scale[r3]
+
+
+@njit(fastmath=REORDER, cache=True, nogil=True, inline="always")
+def _rows_dot(weight, scale, lo, hi, x, out, at):
+    """out[at + i] = scale[lo + i] * (weight[lo + i] . x) for rows lo..hi: its four
+    quarters together, then the few rows left over one by one."""
+    apart = (hi - lo) // ROWS_TOGETHER
+    for i in range(apart):
+        _four_rows_dot(weight, scale, lo + i, apart, x, out, at + i)
+    for row in range(lo + ROWS_TOGETHER * apart, hi):
+        out[at + row - lo] = _row_dot(weight, scale, row, x)
+
+
 @njit(parallel=True, fastmath=REORDER, cache=True, nogil=True)
 def product(weight, scale, x, out):
-    """out = scale * (weight @ x) for one row x, rows split between numba's threads."""
-    for row in prange(weight.shape[0]):
+    """out = scale * (weight @ x) for one row x: the four quarters' rows together, split
+    between numba's threads."""
+    rows = weight.shape[0]
+    apart = rows // ROWS_TOGETHER
+    for i in prange(apart):
+        _four_rows_dot(weight, scale, i, apart, x, out, i)
+    for row in range(ROWS_TOGETHER * apart, rows):
         out[row] = _row_dot(weight, scale, row, x)
 
 
@@ -101,8 +144,7 @@ def _attend_head(q, keys, values, count, bias, out):
 @njit(fastmath=REORDER, cache=True, nogil=True, inline="always")
 def _head_rows(weight, scale, head, x, out):
     """out = one head's rows of scale * (weight @ x): rows head * d_kv .. + d_kv."""
-    for d in range(out.shape[0]):
-        out[d] = _row_dot(weight, scale, head * out.shape[0] + d, x)
+    _rows_dot(weight, scale, head * out.shape[0], (head + 1) * out.shape[0], x, out, 0)
 
 
 @njit(parallel=True, fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
@@ -146,8 +188,7 @@ def _gated_product(weight, scale, gate_weight, gate_scale, x, activation, gated,
     rows = weight.shape[0]
     for run in prange((rows + ACTIVATION_ROWS - 1) // ACTIVATION_ROWS):
         lo, hi = run * ACTIVATION_ROWS, min(rows, (run + 1) * ACTIVATION_ROWS)
-        for row in range(lo, hi):
-            out[row] = _row_dot(weight, scale, row, x)
+        _rows_dot(weight, scale, lo, hi, x, out, lo)
         if activation == RELU:
             for row in range(lo, hi):
                 out[row] = max(out[row], np.float32(0.0))
@@ -158,8 +199,7 @@ def _gated_product(weight, scale, gate_weight, gate_scale, x, activation, gated,
             for row in range(lo, hi):
                 out[row] = _gelu(out[row])
         if gated:
-            for row in range(lo, hi):
-                gates[row] = _row_dot(gate_weight, gate_scale, row, x)
+            _rows_dot(gate_weight, gate_scale, lo, hi, x, gates, lo)
             for row in range(lo, hi):
                 out[row] *= gates[row]
 
