@@ -367,12 +367,13 @@ def test_compiled_exp_is_within_two_float32_ulps_over_its_range():
 @pytest.mark.parametrize("activation", ["ReLU", "NewGELUActivation", "GELUActivation"])
 def test_compiled_feed_forward_is_torchs_in_runs_of_rows(activation, gated):
     """The feed-forward's inner state is activated in runs of ACTIVATION_ROWS rows: 102
-    rows leave a short last run (38 rows: two left over after its four quarters).
+    more rows leave a short last run (two rows left over after its four quarters).
     Pre-activations beyond -6 and 6 reach both tails of the GELUs."""
+    rows = compiled_step.ACTIVATION_ROWS + 102
     generator = np.random.default_rng(0)
-    weight, gate = (generator.standard_normal((102, 48)).astype(np.float32) for _ in range(2))
+    weight, gate = (generator.standard_normal((rows, 48)).astype(np.float32) for _ in range(2))
     x = generator.uniform(-1, 1, 48).astype(np.float32)
-    out, gates, ones = np.empty(102, np.float32), np.empty(102, np.float32), np.ones(102, np.float32)
+    out, gates, ones = np.empty(rows, np.float32), np.empty(rows, np.float32), np.ones(rows, np.float32)
     compiled_step._gated_product(weight, ones, gate, ones, x, compiled_step.ACTIVATIONS[activation], gated, gates, out)
     function = {"ReLU": torch.relu, "NewGELUActivation": NewGELUActivation(), "GELUActivation": torch.nn.functional.gelu}
     expected = function[activation](torch.from_numpy(weight @ x))

@@ -5,9 +5,9 @@ Why: a decoding step is a pass over the decoder's weights with one row of input.
 as torch ops it is about 1,900 small operations a token at flan-t5-base's size, whose
 dispatch costs as much as reading the weights, and torch's one-row products read
 memory at half the machine's speed (fbgemm's int8 kernel about 25 GB/s where a plain
-sum reads 35-60). Here each product is a loop over the weight's rows, split between
-threads (prange), that reads the weights once at the speed of a sum; everything else
-is a few microseconds of plain loops. numba brings its own compiler (LLVM in its
+sum reads 35-60). Here each product is a loop over the weight's rows, four rows a
+pass, split between threads (prange), that reads the weights once at the speed of a
+sum; everything else is a few microseconds of plain loops. numba brings its own compiler (LLVM in its
 wheel), so this needs nothing installed beside the Python packages; the compiled code
 is cached beside this file (or in the user's cache directory) after the first run.
 
@@ -134,11 +134,16 @@ def _attend_head(q, keys, values, count, bias, out):
     for t in range(count):
         scores[t] = np.exp(scores[t] - largest)
         total += scores[t]
+    # The weighted sum of values position by position: each position's value row is
+    # contiguous, so the sum runs in vector lanes (summing each dimension over positions
+    # read values a row apart: 2.7x slower at 31 positions).
     for d in range(q.shape[0]):
-        acc = np.float32(0.0)
-        for t in range(count):
-            acc += scores[t] * values[t, d]
-        out[d] = acc / total
+        out[d] = np.float32(0.0)
+    for t in range(count):
+        for d in range(q.shape[0]):
+            out[d] += scores[t] * values[t, d]
+    for d in range(q.shape[0]):
+        out[d] /= total
 
 
 @njit(fastmath=REORDER, cache=True, nogil=True, inline="always")
@@ -176,8 +181,9 @@ def _cross_attention(wq, sq, x, keys, values, bias, out):
 
 
 # Rows of the feed-forward's inner state a thread computes before activating them
-# together: a run of rows LLVM can activate in vector lanes.
-ACTIVATION_ROWS = 64
+# together: a run of rows LLVM can activate in vector lanes. Runs of 128 rather than 64
+# keep each of a run's four row streams twice as long (the gated product 1.1x faster).
+ACTIVATION_ROWS = 128
 
 
 @njit(parallel=True, fastmath=REORDER, error_model="numpy", cache=True, nogil=True)
