@@ -114,12 +114,16 @@ def test_streamed_product_is_linear_up_to_rounding_on_any_thread_count(shape):
     assert (results[0] - reference).abs().max() <= 1e-5 * reference.abs().max()
 
 
-def test_int8_encoder_is_close_and_leaves_the_model_alone(model):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_int8_encoder_is_close_and_leaves_the_model_alone(model, compiled):
     """Fast mode's prompt encoder: int8 products in a copy of the encoder that shares
-    every other weight; the model's own encoder is untouched."""
+    every other weight (the feed-forward output's compiled, or torch's with a bfloat16
+    input); the model's own encoder is untouched."""
     encoder = model.lm.encoder
     before = {name: p.clone() for name, p in encoder.named_parameters()}
-    quantized = int8_encoder(encoder)
+    quantized = int8_encoder(encoder, compiled=compiled)
+    product = quantized.block[0].layer[1].DenseReluDense.wo.product
+    assert type(product).__name__ == ("_CompiledInt8" if compiled else "_WeightInt8")
     assert all(isinstance(block.layer[0].SelfAttention.q, torch.nn.Linear) for block in encoder.block)
     assert all(torch.equal(p, before[name]) for name, p in encoder.named_parameters())
     assert not list(quantized.block[0].layer[0].SelfAttention.q.parameters())  # no float copy kept
@@ -338,6 +342,32 @@ def test_compiled_product_sums_every_row_once_on_any_thread_count(rows, dtype):
             numba.set_num_threads(count)
             out = np.full(rows, np.nan, np.float32)
             compiled_step.product(weight, scale, x, out)
+            results.append(out)
+    finally:
+        numba.set_num_threads(threads)
+    assert np.array_equal(results[0], results[1])
+    assert np.allclose(results[0], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("inputs", [1, 2, 5])
+@pytest.mark.parametrize("rows", [3, 7, 130])
+@pytest.mark.parametrize("dtype", [np.int8, np.float32])
+def test_compiled_rows_product_is_the_product_of_each_input_row(inputs, rows, dtype):
+    """rows_product (a prompt's tokens at once: four weight rows by two inputs, then the
+    odd input and the rows left over) gives each input row's product, the same bits on
+    one thread or two and as `product` gives that row alone."""
+    generator = np.random.default_rng(rows * 10 + inputs)
+    weight = generator.integers(-127, 128, (rows, 200)).astype(dtype)
+    scale = generator.uniform(0.5, 2, rows).astype(np.float32)
+    x = generator.standard_normal((inputs, 200)).astype(np.float32)
+    expected = (x.astype(np.float64) @ weight.astype(np.float64).T) * scale
+    threads = numba.get_num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            numba.set_num_threads(count)
+            out = np.full((inputs, rows), np.nan, np.float32)
+            compiled_step.rows_product(weight, scale, x, out)
             results.append(out)
     finally:
         numba.set_num_threads(threads)
