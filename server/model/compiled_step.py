@@ -11,6 +11,9 @@ sum; everything else is a few microseconds of plain loops. numba brings its own 
 wheel), so this needs nothing installed beside the Python packages; the compiled code
 is cached beside this file (or in the user's cache directory) after the first run.
 
+`rows_product` is the same product for several input rows at once (a prompt's tokens:
+the cross-attention's keys and values, fast mode's encoder feed-forward output).
+
 Weights are as the caller gives them: float32 (exact mode, the model's own tensors, no
 copy) or int8 with a float32 scale per row (fast mode). The input of every product
 stays float32 (no activation is rounded to 8 bits, so T5's feed-forward outliers need no
