@@ -7,9 +7,10 @@ dispatch costs as much as reading the weights, and torch's one-row products read
 memory at half the machine's speed (fbgemm's int8 kernel about 25 GB/s where a plain
 sum reads 35-60). Here each product is a loop over the weight's rows, four rows a
 pass, split between threads (prange), that reads the weights once at the speed of a
-sum; everything else is a few microseconds of plain loops. numba brings its own compiler (LLVM in its
-wheel), so this needs nothing installed beside the Python packages; the compiled code
-is cached beside this file (or in the user's cache directory) after the first run.
+sum; everything else is a few microseconds of plain loops. numba brings its own
+compiler (LLVM in its wheel), so this needs nothing installed beside the Python
+packages; the compiled code is cached beside this file (or in the user's cache
+directory) after the first run.
 
 `rows_product` is the same product for several input rows at once (a prompt's tokens:
 the cross-attention's keys and values, fast mode's encoder feed-forward output).
@@ -136,8 +137,8 @@ def rows_product(weight, scale, x, out):
     """out[j] = scale * (weight @ x[j]) for every row of x (n, in): a prompt's tokens at
     once. Each group of four weight rows comes from memory once for all of x's rows
     (then from cache), which it takes two at a time. The prompt's cross-attention keys
-    and values and the int8 encoder's feed-forward output use it: 1.8-2.0x torch's
-    products for 24 tokens at the release's size."""
+    and values and the int8 encoder's feed-forward output use it: about twice as fast
+    as torch's products for 24 tokens at the release's size."""
     rows, inputs = weight.shape[0], x.shape[0]
     apart = rows // ROWS_TOGETHER
     pairs = inputs // 2 * 2

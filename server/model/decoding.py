@@ -236,13 +236,13 @@ class _CompiledInt8:
     torch's weight-only int8 kernel (bfloat16 input) took 1.3. CPU only."""
 
     def __init__(self, weight):
-        weight, scales = _int8_rows(weight)
-        self.weight, self.scales = weight.numpy(), scales.numpy()
-        self.nbytes = self.weight.nbytes + self.scales.nbytes
+        self.weight, scales = _int8_rows(weight)
+        self.scales = scales.numpy()
+        self.nbytes = self.weight.numel() + self.scales.nbytes
 
     def __call__(self, x):
         out = np.empty((x.shape[0], self.weight.shape[0]), np.float32)
-        compiled_step.rows_product(self.weight, self.scales, x.float().contiguous().numpy(), out)
+        compiled_step.rows_product(self.weight.numpy(), self.scales, x.float().contiguous().numpy(), out)
         return (torch.from_numpy(out),)
 
 
