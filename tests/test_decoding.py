@@ -324,6 +324,22 @@ def test_compiled_step_is_the_torch_loop_up_to_rounding(feed_forward_proj, tied)
             assert float(torch.nn.functional.cosine_similarity(loop_logits[0], compiled_logits[0], dim=0)) > 0.99
 
 
+def _on_one_thread_and_two(compute, shape):
+    """compute(out) into a NaN-filled float32 array of `shape`, on numba's one thread and
+    on two: [out on one, out on two]."""
+    threads = numba.get_num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            numba.set_num_threads(count)
+            out = np.full(shape, np.nan, np.float32)
+            compute(out)
+            results.append(out)
+    finally:
+        numba.set_num_threads(threads)
+    return results
+
+
 @pytest.mark.parametrize("rows", [1, 3, 4, 7, 64, 130])
 @pytest.mark.parametrize("dtype", [np.int8, np.float32])
 def test_compiled_product_sums_every_row_once_on_any_thread_count(rows, dtype):
@@ -335,16 +351,7 @@ def test_compiled_product_sums_every_row_once_on_any_thread_count(rows, dtype):
     scale = generator.uniform(0.5, 2, rows).astype(np.float32)
     x = generator.standard_normal(200).astype(np.float32)
     expected = scale.astype(np.float64) * (weight.astype(np.float64) @ x.astype(np.float64))
-    threads = numba.get_num_threads()
-    results = []
-    try:
-        for count in (1, 2):
-            numba.set_num_threads(count)
-            out = np.full(rows, np.nan, np.float32)
-            compiled_step.product(weight, scale, x, out)
-            results.append(out)
-    finally:
-        numba.set_num_threads(threads)
+    results = _on_one_thread_and_two(lambda out: compiled_step.product(weight, scale, x, out), rows)
     assert np.array_equal(results[0], results[1])
     assert np.allclose(results[0], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
@@ -354,23 +361,14 @@ def test_compiled_product_sums_every_row_once_on_any_thread_count(rows, dtype):
 @pytest.mark.parametrize("dtype", [np.int8, np.float32])
 def test_compiled_rows_product_is_the_product_of_each_input_row(inputs, rows, dtype):
     """rows_product (a prompt's tokens at once: four weight rows by two inputs, then the
-    odd input and the rows left over) gives each input row's product, the same bits on
-    one thread or two and as `product` gives that row alone."""
+    odd input and the rows left over) gives each input row's product, with the same bits
+    on one thread or two."""
     generator = np.random.default_rng(rows * 10 + inputs)
     weight = generator.integers(-127, 128, (rows, 200)).astype(dtype)
     scale = generator.uniform(0.5, 2, rows).astype(np.float32)
     x = generator.standard_normal((inputs, 200)).astype(np.float32)
     expected = (x.astype(np.float64) @ weight.astype(np.float64).T) * scale
-    threads = numba.get_num_threads()
-    results = []
-    try:
-        for count in (1, 2):
-            numba.set_num_threads(count)
-            out = np.full((inputs, rows), np.nan, np.float32)
-            compiled_step.rows_product(weight, scale, x, out)
-            results.append(out)
-    finally:
-        numba.set_num_threads(threads)
+    results = _on_one_thread_and_two(lambda out: compiled_step.rows_product(weight, scale, x, out), (inputs, rows))
     assert np.array_equal(results[0], results[1])
     assert np.allclose(results[0], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
