@@ -12,7 +12,10 @@ stored for fast; generate reads every row of the output layer, the loop only the
 tokens') divided by this machine's bandwidth measured in the same run, three times: a
 large tensor copy (bytes read + written; the goal's measure), a large sum (bytes read),
 and a sum over the decoder's own weight tensors (the memory decoding reads; see
-weights_bandwidth). Goals: fast >= 5x, exact >= 1.5x, each >= 50% of its bound.
+weights_bandwidth). Goals: fast >= 5x, exact >= 1.5x, each >= 50% of its bound (the
+copy's). The last column is the share of the roofline: the copy's bound or, where
+slower, the compiled product's speed with its weights already in cache (see
+product_ceiling), which no memory can make faster.
 
     .venv/bin/python benchmarks/decode.py [--tokens 50] [--threads N] [--rounds 3]
     .venv/bin/python benchmarks/decode.py --crossover   # generate vs the loop by model size (for `auto`)
@@ -23,11 +26,14 @@ import sys
 import time
 from pathlib import Path
 
+import numba
+import numpy as np
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from server.model import compiled_step
 from server.model.decoding import AUTO_LOOP_MIN_DECODER_WEIGHTS, MotionDecoder, choose_mode, decoder_weights
 from server.model.motiongpt import MotionGrammar, Sampling, grammar_chooser
 
@@ -69,6 +75,25 @@ def weights_bandwidth(lm, repeats=5) -> float:
     return nbytes / min(_time(read_all) for _ in range(repeats))
 
 
+def product_ceiling(dtype, threads: int, repeats=400) -> float:
+    """Bytes per second of weights the compiled step's product multiplies when they are
+    already in the cores' caches (a 384 KB matrix of d_model columns, over and over, on
+    every thread): how fast the step could read weights on this CPU however fast its
+    memory. For int8 weights this is the conversion of each weight to float32, about 21 G
+    weights/s a core here: below the large copy's bandwidth in this machine's fast phases."""
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    rows = 384 * 1024 // (RELEASE_SHAPE["d_model"] * np.dtype(dtype).itemsize)
+    weight = (np.random.default_rng(0).standard_normal((rows, RELEASE_SHAPE["d_model"])) * 40).astype(dtype)
+    scale, x, out = np.ones(rows, np.float32), np.ones(weight.shape[1], np.float32), np.empty(rows, np.float32)
+
+    def products():
+        for _ in range(repeats):
+            compiled_step.product(weight, scale, x, out)
+
+    products()
+    return weight.nbytes * repeats / min(_time(products) for _ in range(5))
+
+
 def _time(function) -> float:
     start = time.perf_counter()
     function()
@@ -78,8 +103,9 @@ def _time(function) -> float:
 MODES = ("generate", "exact", "fast", "fast-float16")
 
 
-def runners(lm, text_vocab: int, tokens: int, modes=MODES) -> tuple[dict, dict]:
-    """({mode: run()}, {mode: weight bytes per token}) for each of `modes`."""
+def runners(lm, text_vocab: int, tokens: int, modes=MODES) -> tuple[dict, dict, dict]:
+    """({mode: run()}, {mode: weight bytes per token}, {mode: its decoder}) for each of
+    `modes` (generate has no decoder)."""
     grammar = MotionGrammar(text_vocab, CODES, length=tokens, max_codes=tokens)
     prompt = torch.randint(3, min(text_vocab, 32000), (1, 24))
     mask = torch.ones_like(prompt)
@@ -102,7 +128,7 @@ def runners(lm, text_vocab: int, tokens: int, modes=MODES) -> tuple[dict, dict]:
     weight_bytes = {name: decoder.weight_bytes(CODES + 3) for name, decoder in decoders.items()}
     if "generate" in modes:
         weight_bytes["generate"] = decoder_weights(lm) * 4 + lm.config.vocab_size * lm.config.d_model * 4
-    return functions, weight_bytes
+    return functions, weight_bytes, decoders
 
 
 def timed_in_turns(functions: dict, rounds: int) -> tuple[dict, dict]:
@@ -117,27 +143,33 @@ def timed_in_turns(functions: dict, rounds: int) -> tuple[dict, dict]:
 
 def release(args):
     lm = random_t5(**RELEASE_SHAPE)
-    functions, weight_bytes = runners(lm, TEXT_VOCAB, args.tokens)
+    functions, weight_bytes, decoders = runners(lm, TEXT_VOCAB, args.tokens)
     outputs, timings = timed_in_turns(functions, args.rounds)
     copy, read = memory_bandwidth()
     own = weights_bandwidth(lm)
+    # The compiled steps' products in cache: how fast their weights could be read at all.
+    ceilings = {name: product_ceiling(np.int8 if name == "fast" else np.float32, args.threads)
+                for name in ("exact", "fast") if decoders[name].compiled is not None}
 
     def agreement(name):
         return sum(a == b for a, b in zip(outputs["exact"], outputs[name])) / len(outputs["exact"])
 
     print(f"threads {args.threads}, {len(outputs['generate'])} tokens per run, best of {args.rounds} in turns; "
           f"bandwidth: copy {copy / 1e9:.1f} GB/s, read {read / 1e9:.1f} GB/s, "
-          f"the decoder's own weights read {own / 1e9:.1f} GB/s")
+          f"the decoder's own weights read {own / 1e9:.1f} GB/s; the compiled product in cache: "
+          + ", ".join(f"{name} {ceiling / 1e9:.1f} GB/s" for name, ceiling in ceilings.items()))
     print(f"{'mode':13s} {'ms/token':>9s} {'speed-up':>9s} {'MB/token':>9s} {'bound ms':>9s} {'of bound':>9s} {'(read)':>7s} "
-          f"{'(weights)':>9s}")
+          f"{'(weights)':>9s} {'(roofline)':>10s}")
     goals = {"exact": (1.5, 0.5), "fast": (5.0, 0.5)}
     met = []
     for name in MODES:
         weights = weight_bytes[name]
         speedup = timings["generate"] / timings[name]
         share, share_read, share_own = (weights / bandwidth / timings[name] for bandwidth in (copy, read, own))
+        # The roofline: the copy's bound or the product's own speed, whichever is slower.
+        roofline = f"{max(weights / copy, weights / ceilings[name]) / timings[name]:9.0%}" if name in ceilings else "       --"
         print(f"{name:13s} {timings[name] * 1e3:9.2f} {speedup:8.2f}x {weights / 1e6:9.1f} {weights / copy * 1e3:9.2f} "
-              f"{share:8.0%} {share_read:6.0%} {share_own:8.0%}")
+              f"{share:8.0%} {share_read:6.0%} {share_own:8.0%} {roofline:>10s}")
         if name in goals:
             need_speed, need_share = goals[name]
             met.append(f"{name} >= {need_speed:g}x ({'met' if speedup >= need_speed else 'NOT met'}), "
