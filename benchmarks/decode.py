@@ -156,8 +156,8 @@ def release(args):
 
     print(f"threads {args.threads}, {len(outputs['generate'])} tokens per run, best of {args.rounds} in turns; "
           f"bandwidth: copy {copy / 1e9:.1f} GB/s, read {read / 1e9:.1f} GB/s, "
-          f"the decoder's own weights read {own / 1e9:.1f} GB/s; the compiled product in cache: "
-          + ", ".join(f"{name} {ceiling / 1e9:.1f} GB/s" for name, ceiling in ceilings.items()))
+          f"the decoder's own weights read {own / 1e9:.1f} GB/s"
+          + "".join(f"; {name}'s compiled product in cache {ceiling / 1e9:.1f} GB/s" for name, ceiling in ceilings.items()))
     print(f"{'mode':13s} {'ms/token':>9s} {'speed-up':>9s} {'MB/token':>9s} {'bound ms':>9s} {'of bound':>9s} {'(read)':>7s} "
           f"{'(weights)':>9s} {'(roofline)':>10s}")
     goals = {"exact": (1.5, 0.5), "fast": (5.0, 0.5)}
