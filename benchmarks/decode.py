@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
@@ -81,7 +80,7 @@ def product_ceiling(dtype, threads: int, repeats=400) -> float:
     every thread): how fast the step could read weights on this CPU however fast its
     memory. For int8 weights this is the conversion of each weight to float32, about 21 G
     weights/s a core here: below the large copy's bandwidth in this machine's fast phases."""
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    compiled_step.use_threads(threads)
     rows = 384 * 1024 // (RELEASE_SHAPE["d_model"] * np.dtype(dtype).itemsize)
     weight = np.random.default_rng(0).integers(-127, 128, (rows, RELEASE_SHAPE["d_model"])).astype(dtype)
     scale, x, out = np.ones(rows, np.float32), np.ones(weight.shape[1], np.float32), np.empty(rows, np.float32)

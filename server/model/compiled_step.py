@@ -49,6 +49,12 @@ def threads_start_quickly() -> bool:
     return numba.threading_layer() in ("omp", "tbb")
 
 
+def use_threads(count: int):
+    """Run the next parallel regions on `count` of numba's threads (at most the pool's
+    size, which numba fixes at start-up: asking for more raises)."""
+    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+
+
 @njit(fastmath=REORDER, cache=True, nogil=True, inline="always")
 def _row_dot(weight, scale, row, x):
     """scale[row] * (weight[row] . x), the dot product summed in vector lanes (REORDER

@@ -514,7 +514,7 @@ class MotionDecoder:
         if self.compiled:
             # The encoder's compiled products (fast mode) and the cross-attention's keys
             # and values take every thread; the steps then choose their own count.
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            compiled_step.use_threads(threads)
         encoder_out = self.encoder(**encoder_inputs).last_hidden_state[0]
         # Masked encoder positions (padding) get the most negative number in cross-attention.
         cross_mask = torch.zeros(1, 1, encoder_out.shape[0], device=self.device) if attention_mask is None else \
@@ -595,7 +595,7 @@ class MotionDecoder:
         def advance(step, token, threads):
             nonlocal threads_now
             if threads != threads_now:
-                numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+                compiled_step.use_threads(threads)
                 threads_now = threads
             final = compiled_step.decoder_step(
                 embed[token], step, c.weights, c.scales, c.norms, c.final_norm, keys, values, c.position_bias,
