@@ -96,7 +96,7 @@ def test_schemathesis_every_check(fuzzed_server, tmp_path):
            "PYTHONPATH": str(Path(__file__).parent.parent)}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "run", fuzzed_server.url + "/openapi.json",
-         "--checks", "all", "--max-response-time", "60", "--max-examples", "40", "--request-timeout", "60",
+         "--checks", "all", "--max-response-time", "60", "--max-examples", "48", "--request-timeout", "60",
          "--phases", "examples,coverage,fuzzing,stateful", "--seed", "1", "--suppress-health-check", "all", "--no-shrink",
          "--report", "json", "--report-json-path", str(report)],
         capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path)
